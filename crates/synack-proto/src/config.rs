@@ -1,0 +1,120 @@
+//! Every tunable of the engine, with Linux's defaults. Each field cites the RFC or the Linux constant
+//! (`net.ipv4.*` sysctl or `include/net/tcp.h`) it follows.
+
+use crate::time::Duration;
+
+/// Engine configuration. `Config::default()` mirrors a stock Linux 6.x host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Initial retransmission timeout before any RTT sample: 1 s (RFC 6298 §2.1; Linux
+    /// `TCP_TIMEOUT_INIT`).
+    pub initial_rto: Duration,
+    /// Lower bound of the RTO: 200 ms (Linux `TCP_RTO_MIN`; RFC 6298 §2.4 allows it).
+    pub min_rto: Duration,
+    /// Upper bound of the RTO: 120 s (Linux `TCP_RTO_MAX`; RFC 6298 §2.5).
+    pub max_rto: Duration,
+    /// SYN retransmissions before connect() fails with `TimedOut`: 6 (`net.ipv4.tcp_syn_retries`).
+    pub syn_retries: u8,
+    /// SYN+ACK retransmissions before a half-open entry is dropped: 5
+    /// (`net.ipv4.tcp_synack_retries`).
+    pub synack_retries: u8,
+    /// How many of the first SYN retransmissions use a constant timeout before backoff starts
+    /// (`net.ipv4.tcp_syn_linear_timeouts`, Linux 6.6+ uses 4). Off (0) by default: RFC 6298 doubling.
+    pub syn_linear_timeouts: u8,
+    /// Data retransmissions before the connection is aborted with `TimedOut`: 15
+    /// (`net.ipv4.tcp_retries2`, RFC 1122 §4.2.3.5 R2).
+    pub retries2: u8,
+    /// Duration of TIME-WAIT, 2 MSL: 60 s (Linux `TCP_TIMEWAIT_LEN`; RFC 9293 §3.4.2).
+    pub time_wait: Duration,
+    /// How long an orphaned FIN-WAIT-2 connection waits for the peer's FIN: 60 s
+    /// (`net.ipv4.tcp_fin_timeout`).
+    pub fin_timeout: Duration,
+    /// Delayed-ACK timeout: 40 ms (Linux `TCP_DELACK_MIN`; RFC 9293 §3.8.6.3 allows up to 500 ms).
+    pub delayed_ack: Duration,
+    /// Maximum segment size we announce when the route gives no better figure: 1460 (IPv4 over an
+    /// Ethernet MTU of 1500; RFC 9293 §3.7.1). IPv6 connections announce 20 bytes less.
+    pub mss: u16,
+    /// MSS assumed for the peer when its SYN carries none: 536 (RFC 9293 §3.7.1, RFC 1122 §4.2.2.6).
+    pub default_peer_mss: u16,
+    /// Initial congestion window in segments: 10 (RFC 6928; Linux `TCP_INIT_CWND`).
+    pub initial_window_segments: u32,
+    /// Send buffer size in bytes: 16 KiB initial, as Linux's `tcp_wmem[1]`.
+    pub send_buffer: usize,
+    /// Receive buffer size in bytes: 128 KiB (`tcp_rmem[1]` = 131072).
+    pub recv_buffer: usize,
+    /// Largest receive buffer, which fixes the window-scale shift we announce: 6 MiB
+    /// (`tcp_rmem[2]` = 6291456 gives wscale 7, as Linux announces).
+    pub max_recv_buffer: usize,
+    /// Offer window scaling (RFC 7323 §2; `net.ipv4.tcp_window_scaling` = 1).
+    pub window_scaling: bool,
+    /// Offer SACK (RFC 2018; `net.ipv4.tcp_sack` = 1).
+    pub sack: bool,
+    /// Offer timestamps (RFC 7323 §3; `net.ipv4.tcp_timestamps` = 1).
+    pub timestamps: bool,
+    /// Largest accepted `listen()` backlog; larger values are silently capped, as Linux caps at
+    /// `net.core.somaxconn` = 4096.
+    pub somaxconn: u32,
+    /// Bound of each listener's SYN queue (`net.ipv4.tcp_max_syn_backlog` = 4096 on a large host;
+    /// Linux also bounds it by the backlog).
+    pub max_syn_backlog: u32,
+    /// Send SYN cookies when the SYN queue overflows (`net.ipv4.tcp_syncookies` = 1).
+    pub syncookies: bool,
+    /// First port of the ephemeral range: 32768 (`net.ipv4.ip_local_port_range`).
+    pub ephemeral_port_first: u16,
+    /// Last port of the ephemeral range: 60999 (`net.ipv4.ip_local_port_range`).
+    pub ephemeral_port_last: u16,
+    /// IP TTL / hop limit of outgoing packets: 64 (`net.ipv4.ip_default_ttl`).
+    pub ttl: u8,
+    /// Disable Nagle's algorithm on new connections (RFC 9293 §3.7.4; Linux default: Nagle on).
+    pub nodelay: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            initial_rto: Duration::from_secs(1),
+            min_rto: Duration::from_millis(200),
+            max_rto: Duration::from_secs(120),
+            syn_retries: 6,
+            synack_retries: 5,
+            syn_linear_timeouts: 0,
+            retries2: 15,
+            time_wait: Duration::from_secs(60),
+            fin_timeout: Duration::from_secs(60),
+            delayed_ack: Duration::from_millis(40),
+            mss: 1460,
+            default_peer_mss: 536,
+            initial_window_segments: 10,
+            send_buffer: 16 * 1024,
+            recv_buffer: 128 * 1024,
+            max_recv_buffer: 6 * 1024 * 1024,
+            window_scaling: true,
+            sack: true,
+            timestamps: true,
+            somaxconn: 4096,
+            max_syn_backlog: 4096,
+            syncookies: true,
+            ephemeral_port_first: 32768,
+            ephemeral_port_last: 60999,
+            ttl: 64,
+            nodelay: false,
+        }
+    }
+}
+
+impl Config {
+    /// The window-scale shift announced in our SYN: the smallest shift that lets a 16-bit window
+    /// cover `max_recv_buffer`, capped at 14 (RFC 7323 §2.3), as Linux's `tcp_select_initial_window`.
+    pub fn window_scale_shift(&self) -> u8 {
+        if !self.window_scaling {
+            return 0;
+        }
+        let mut shift = 0u8;
+        let mut space = self.max_recv_buffer;
+        while space > 65535 && shift < 14 {
+            space >>= 1;
+            shift += 1;
+        }
+        shift
+    }
+}

@@ -1,0 +1,70 @@
+//! Counters in the style of `netstat -s` / `/proc/net/snmp` (RFC 4022 MIB names where one exists,
+//! Linux `LINUX_MIB_*` names otherwise).
+
+/// Monotonic event counts of one endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Connections that went SYN-SENT from CLOSED (`tcpActiveOpens`).
+    pub active_opens: u64,
+    /// Connections that went SYN-RECEIVED from LISTEN (`tcpPassiveOpens`).
+    pub passive_opens: u64,
+    /// Failed connection attempts (`tcpAttemptFails`).
+    pub attempt_fails: u64,
+    /// Resets of ESTABLISHED or CLOSE-WAIT connections (`tcpEstabResets`).
+    pub estab_resets: u64,
+    /// Segments received, including those in error (`tcpInSegs`).
+    pub in_segs: u64,
+    /// Segments sent, excluding retransmissions (`tcpOutSegs`).
+    pub out_segs: u64,
+    /// Segments retransmitted (`tcpRetransSegs`).
+    pub retrans_segs: u64,
+    /// Segments received in error: bad checksum, bad header (`tcpInErrs`).
+    pub in_errs: u64,
+    /// Of those, bad checksums (`InCsumErrors`).
+    pub in_csum_errors: u64,
+    /// RST segments sent (`tcpOutRsts`).
+    pub out_rsts: u64,
+    /// IP packets that could not be parsed (truncated, bad header, fragments, bad extension headers).
+    pub ip_in_hdr_errors: u64,
+    /// IP packets for an address that is not ours (`ipInAddrErrors`).
+    pub ip_in_addr_errors: u64,
+    /// IP packets carrying a protocol other than TCP that the engine does not handle
+    /// (`ipInUnknownProtos`).
+    pub ip_in_unknown_protos: u64,
+    /// Segments dropped for any reason after parsing (Linux `TCPDrop`-like aggregate).
+    pub dropped_segs: u64,
+    /// SYNs dropped because a listener's accept queue was full (`ListenOverflows`).
+    pub listen_overflows: u64,
+    /// SYNs dropped because the listener could not take them (`ListenDrops`).
+    pub listen_drops: u64,
+    /// SYN cookies sent (`SyncookiesSent`).
+    pub syncookies_sent: u64,
+    /// Valid SYN cookies received (`SyncookiesRecv`).
+    pub syncookies_recv: u64,
+    /// Invalid SYN cookies received (`SyncookiesFailed`).
+    pub syncookies_failed: u64,
+    /// Connections that entered TIME-WAIT (`TW`).
+    pub time_waits: u64,
+    /// TIME-WAIT entries reused by a new SYN (`TWRecycled`).
+    pub time_wait_recycled: u64,
+    /// Half-open entries dropped after SYN+ACK retries ran out.
+    pub synack_timeouts: u64,
+    /// Connections aborted on timeout (`TCPAbortOnTimeout`).
+    pub abort_on_timeout: u64,
+    /// Connections aborted because the application closed with unread data (`TCPAbortOnClose`).
+    pub abort_on_close: u64,
+    /// Orphaned FIN-WAIT-2 connections reclaimed after `fin_timeout`.
+    pub fin_wait2_timeouts: u64,
+    /// Out-of-order segments queued (`TCPOFOQueue`).
+    pub ofo_queue: u64,
+    /// Duplicate data segments received (`TCPPureAcks`-like; `DelayedACKLost` in Linux).
+    pub duplicate_data: u64,
+    /// Segments that failed the RFC 9293 §3.10.7.4 acceptability test.
+    pub out_of_window: u64,
+    /// RSTs ignored because their sequence number was not acceptable (RFC 5961 §3).
+    pub rst_ignored: u64,
+    /// Challenge ACKs sent (RFC 5961; `TCPChallengeACK`).
+    pub challenge_acks: u64,
+    /// Retransmission timeouts that fired (`TCPTimeouts`).
+    pub timeouts: u64,
+}

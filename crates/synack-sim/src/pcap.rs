@@ -1,0 +1,1 @@
+//! pcap capture files (libpcap format).
