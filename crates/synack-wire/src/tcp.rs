@@ -1,6 +1,20 @@
-//! The TCP header (RFC 9293 §3.1) and its options (RFC 9293 §3.2, RFC 7323, RFC 2018).
+//! The TCP header (RFC 9293 §3.1) and its options (RFC 9293 §3.2, RFC 7323 §2-§3, RFC 2018 §2-§3).
+//!
+//! - [`TcpPacket`]: a zero-copy view over a segment's bytes, with getters and setters;
+//! - [`TcpRepr`]: the segment as plain values, with [`TcpRepr::parse`] (validating, checksum over
+//!   the RFC 9293 §3.1 / RFC 8200 §8.1 pseudo-header) and [`TcpRepr::emit`];
+//! - [`TcpOptions`]: every option synack understands, emitted in exactly Linux's layouts
+//!   (see [`options`]);
+//! - [`QuotedTcpHeader`]: the 8 bytes of a TCP header that ICMP errors quote (RFC 5927 §4).
 
 use core::fmt;
+
+pub mod options;
+mod packet;
+mod repr;
+
+pub use packet::{TcpPacket, TCP_HEADER_LEN, TCP_MAX_HEADER_LEN, TCP_MAX_OPTIONS_LEN};
+pub use repr::QuotedTcpHeader;
 
 /// The TCP control bits (RFC 9293 §3.1, RFC 3168 §6.1 for ECE/CWR).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]

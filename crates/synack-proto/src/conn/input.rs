@@ -1,0 +1,511 @@
+//! Segment arrival (RFC 9293 §3.10.7.3 SYN-SENT and §3.10.7.4 the synchronized states), with the
+//! RST and SYN hardening of RFC 5961 §3-§4 and option negotiation (RFC 7323 §2.2, §3.2; RFC 2018
+//! §2).
+
+use synack_wire::TcpRepr;
+
+use super::{Connection, Ctx, Negotiated};
+use crate::error::Error;
+use crate::event::Event;
+use crate::seq::SeqNum;
+use crate::state::State;
+
+impl Connection {
+    /// Handles one segment addressed to this connection.
+    pub(crate) fn on_segment(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
+        match self.state {
+            State::Closed | State::Listen | State::TimeWait => {}
+            State::SynSent => self.on_segment_syn_sent(ctx, seg),
+            _ => self.on_segment_synchronized(ctx, seg),
+        }
+        self.output(ctx);
+    }
+
+    /// RFC 9293 §3.10.7.3.
+    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
+        let flags = seg.flags;
+        let ack = SeqNum(seg.ack);
+        if flags.ack() && (ack <= self.iss || ack > self.snd_max) {
+            // Not an acknowledgment of our SYN: an old duplicate (RFC 9293 §3.5, figure 8).
+            if !flags.rst() {
+                let rst = TcpRepr {
+                    src_port: self.tuple.local.port(),
+                    dst_port: self.tuple.remote.port(),
+                    seq: seg.ack,
+                    ack: 0,
+                    flags: synack_wire::TcpFlags::RST,
+                    window: 0,
+                    urgent: 0,
+                    options: Default::default(),
+                    payload: &[],
+                };
+                super::output::transmit(ctx, &self.tuple, &rst);
+            }
+            ctx.counters.dropped_segs += 1;
+            return;
+        }
+        if flags.rst() {
+            if flags.ack() {
+                ctx.counters.attempt_fails += 1;
+                self.terminate(ctx, Some(Error::ConnectionRefused));
+            } else {
+                ctx.counters.dropped_segs += 1;
+            }
+            return;
+        }
+        if !flags.syn() {
+            ctx.counters.dropped_segs += 1;
+            return;
+        }
+        self.irs = SeqNum(seg.seq);
+        self.rcv_nxt = self.irs + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.rcv_offset = 0;
+        let opts = negotiate(ctx.config, seg);
+        self.apply_negotiated(ctx.config, opts);
+        if let Some(ts) = seg.options.timestamps {
+            self.ts_recent = ts.tsval;
+        }
+        self.snd_wnd = u32::from(seg.window); // never scaled in a SYN (RFC 7323 §2.2)
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = SeqNum(seg.seq);
+        self.snd_wl2 = ack;
+        if flags.ack() {
+            self.snd_una = ack;
+            self.syn_acked = true;
+            self.established_rtt(ctx);
+            self.set_state(ctx, State::Established);
+            ctx.event(Event::Connected(ctx.handle));
+            ctx.event(Event::Writable(ctx.handle));
+            self.rtx_deadline = None;
+            self.retries = 0;
+            self.ack_now = true;
+            if !seg.payload.is_empty() || seg.flags.fin() {
+                self.accept_text(ctx, seg, SeqNum(seg.seq) + 1);
+            }
+        } else {
+            // Simultaneous open (RFC 9293 §3.5 figure 7): answer SYN+ACK with our ISN.
+            self.set_state(ctx, State::SynReceived);
+            self.retries = 0;
+            self.rtt.reset_backoff();
+            self.send_synack(ctx);
+            self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+        }
+    }
+
+    /// The RTT sample of the handshake, unless the SYN was retransmitted (Karn), and RFC 6298 §5.7.
+    fn established_rtt(&mut self, ctx: &Ctx<'_>) {
+        if self.syn_retransmitted {
+            if self.rtt.srtt().is_none() {
+                self.rtt.set_base_rto(crate::time::Duration::from_secs(3));
+            }
+        } else {
+            self.rtt.sample(ctx.now - self.syn_sent_at);
+        }
+        self.rtt.reset_backoff();
+    }
+
+    /// RFC 9293 §3.10.7.4 for SYN-RECEIVED (simultaneous open) and every synchronized state.
+    fn on_segment_synchronized(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
+        let flags = seg.flags;
+        let seq = SeqNum(seg.seq);
+        let seg_len = seg.payload.len() as u32 + u32::from(flags.syn()) + u32::from(flags.fin());
+        let wnd = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
+
+        // First: is the sequence number acceptable?
+        let acceptable = if seg_len == 0 {
+            if wnd == 0 {
+                seq == self.rcv_nxt
+            } else {
+                seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
+            }
+        } else if wnd == 0 {
+            false
+        } else {
+            let last = seq + (seg_len - 1);
+            seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
+                || last.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
+                || (seq < self.rcv_nxt && last >= self.rcv_nxt + wnd)
+        };
+        // A zero window still takes pure ACKs and the next byte's segment for its ACK field.
+        let zero_window_ack = wnd == 0 && seq == self.rcv_nxt;
+        if !acceptable && !zero_window_ack {
+            ctx.counters.out_of_window += 1;
+            ctx.counters.dropped_segs += 1;
+            if !flags.rst() {
+                if seg_len > 0 && seq < self.rcv_nxt {
+                    ctx.counters.duplicate_data += 1;
+                }
+                self.ack_now = true;
+            }
+            return;
+        }
+
+        // Second: RST (RFC 5961 §3: exact match resets, in-window gets a challenge ACK).
+        if flags.rst() {
+            if seq == self.rcv_nxt {
+                let error = match self.state {
+                    State::SynReceived => Error::ConnectionRefused,
+                    State::Closing | State::LastAck | State::TimeWait => {
+                        self.terminate(ctx, None);
+                        return;
+                    }
+                    _ => Error::ConnectionReset,
+                };
+                if matches!(self.state, State::Established | State::CloseWait) {
+                    ctx.counters.estab_resets += 1;
+                }
+                self.terminate(ctx, Some(error));
+            } else {
+                ctx.counters.rst_ignored += 1;
+                ctx.counters.challenge_acks += 1;
+                self.ack_now = true;
+            }
+            return;
+        }
+
+        // Fourth: SYN in a synchronized state gets a challenge ACK (RFC 5961 §4).
+        if flags.syn() {
+            if self.state == State::SynReceived && seq == self.irs {
+                // Our SYN+ACK was lost: the peer's SYN again.
+                self.send_synack(ctx);
+                return;
+            }
+            ctx.counters.challenge_acks += 1;
+            ctx.counters.dropped_segs += 1;
+            self.ack_now = true;
+            return;
+        }
+
+        // Fifth: the ACK field.
+        if !flags.ack() {
+            ctx.counters.dropped_segs += 1;
+            return;
+        }
+        if let Some(ts) = seg.options.timestamps {
+            // RFC 7323 §4.3: remember the peer's clock when the segment covers RCV.NXT.
+            if seq <= self.rcv_nxt {
+                self.ts_recent = ts.tsval;
+            }
+        }
+        let ack = SeqNum(seg.ack);
+        if self.state == State::SynReceived {
+            if self.snd_una < ack && ack <= self.snd_max {
+                self.syn_acked = true;
+                self.snd_una = self.iss + 1;
+                self.established_rtt(ctx);
+                self.retries = 0;
+                self.rtx_deadline = None;
+                self.snd_wnd = u32::from(seg.window) << self.opts.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seq;
+                self.snd_wl2 = ack;
+                self.set_state(ctx, State::Established);
+                ctx.event(Event::Connected(ctx.handle));
+                ctx.event(Event::Writable(ctx.handle));
+            } else {
+                let rst = TcpRepr {
+                    src_port: self.tuple.local.port(),
+                    dst_port: self.tuple.remote.port(),
+                    seq: seg.ack,
+                    ack: 0,
+                    flags: synack_wire::TcpFlags::RST,
+                    window: 0,
+                    urgent: 0,
+                    options: Default::default(),
+                    payload: &[],
+                };
+                super::output::transmit(ctx, &self.tuple, &rst);
+                return;
+            }
+        }
+        if ack > self.snd_max {
+            // Acknowledges something not yet sent: ACK and drop (RFC 9293 §3.10.7.4).
+            ctx.counters.dropped_segs += 1;
+            self.ack_now = true;
+            return;
+        }
+        self.process_ack(ctx, seg, seq, ack);
+        if self.state == State::Closed {
+            return;
+        }
+
+        // Seventh: segment text, and eighth: FIN.
+        if !seg.payload.is_empty() || flags.fin() {
+            self.accept_text(ctx, seg, seq);
+        }
+    }
+
+    /// Updates the send side from an acceptable ACK (RFC 9293 §3.10.7.4 "fifth").
+    fn process_ack(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>, seq: SeqNum, ack: SeqNum) {
+        let window = u32::from(seg.window) << self.opts.snd_wscale;
+        let old_una = self.snd_una;
+        if ack > self.snd_una {
+            let acked = ack.diff(self.snd_una) as u32;
+            self.snd_una = ack;
+            if self.snd_nxt < self.snd_una {
+                self.snd_nxt = self.snd_una;
+            }
+            // Release acknowledged data (#1 of the four parts of the send buffer leaves it).
+            let data_acked = ack.diff(self.send_seq).max(0) as usize;
+            let drain = data_acked.min(self.send_buf.len());
+            self.send_buf.drain(..drain);
+            self.send_seq += drain as u32;
+            if drain > 0 {
+                ctx.event(Event::Writable(ctx.handle));
+            }
+            // Karn's rule: only a segment sent once gives a sample.
+            if let Some((probe, sent)) = self.rtt_probe {
+                if ack >= probe {
+                    self.rtt.sample(ctx.now - sent);
+                    self.rtt_probe = None;
+                }
+            }
+            self.retries = 0;
+            self.rtt.reset_backoff();
+            self.rtx_deadline = if self.flight() > 0 {
+                Some(ctx.now + self.rtt.rto())
+            } else {
+                None
+            };
+            self.on_cwnd_ack(acked, ack);
+        } else if ack == self.snd_una
+            && seg.payload.is_empty()
+            && !seg.flags.fin()
+            && window == self.snd_wnd
+            && self.flight() > 0
+        {
+            self.on_dupack(ctx);
+        }
+
+        // Window update (RFC 9293 §3.10.7.4: SND.WL1/SND.WL2 guard against old segments).
+        if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+        }
+
+        // Our FIN acknowledged?
+        let fin_acked = self.fin_seq.is_some_and(|f| ack > f);
+        if fin_acked && old_una != ack {
+            match self.state {
+                State::FinWait1 => {
+                    self.set_state(ctx, State::FinWait2);
+                    self.arm_linger(ctx.now, ctx.config.fin_timeout);
+                }
+                State::Closing => {
+                    self.set_state(ctx, State::TimeWait);
+                }
+                State::LastAck => {
+                    self.terminate(ctx, None);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Congestion window growth on new data acknowledged (RFC 5681 §3.1, RFC 6582 recovery exit).
+    fn on_cwnd_ack(&mut self, acked: u32, ack: SeqNum) {
+        self.dupacks = 0;
+        if let Some(recover) = self.recover {
+            if ack >= recover {
+                self.recover = None;
+                self.cwnd = self.ssthresh.max(self.snd_mss);
+            } else {
+                // Partial ACK: the next hole is lost too (RFC 6582 §3.2 step 5).
+                self.snd_nxt = self.snd_nxt.max(self.snd_una);
+                self.cwnd = self.cwnd.saturating_sub(acked).saturating_add(self.snd_mss);
+                self.partial_ack_pending = true;
+                return;
+            }
+        }
+        if self.cwnd < self.ssthresh {
+            self.cwnd = self.cwnd.saturating_add(acked.min(self.snd_mss));
+        } else {
+            let inc = (self.snd_mss * self.snd_mss / self.cwnd.max(1)).max(1);
+            self.cwnd = self.cwnd.saturating_add(inc);
+        }
+    }
+
+    /// A duplicate ACK (RFC 5681 §3.2; fast retransmit on the third).
+    fn on_dupack(&mut self, ctx: &mut Ctx<'_>) {
+        self.dupacks += 1;
+        if self.recover.is_some() {
+            self.cwnd = self.cwnd.saturating_add(self.snd_mss);
+            return;
+        }
+        if self.dupacks == 3 {
+            let flight = self.flight();
+            self.ssthresh = (flight / 2).max(2 * self.snd_mss);
+            self.recover = Some(self.snd_max);
+            let saved = self.snd_nxt;
+            self.snd_nxt = self.snd_una;
+            self.rtt_probe = None;
+            self.retransmit_head(ctx);
+            self.snd_nxt = self.snd_nxt.max(saved);
+            self.cwnd = self.ssthresh + 3 * self.snd_mss;
+        }
+    }
+
+    /// Queues in-order data, holds out-of-order data, and processes a FIN (RFC 9293 §3.10.7.4
+    /// "seventh" and "eighth").
+    pub(crate) fn accept_text(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>, seq: SeqNum) {
+        let receiving = matches!(
+            self.state,
+            State::Established | State::FinWait1 | State::FinWait2
+        );
+        let mut payload = seg.payload;
+        let mut start = seq;
+        if !receiving {
+            // The peer already sent its FIN: more data is ignored.
+            if !payload.is_empty() {
+                ctx.counters.dropped_segs += 1;
+            }
+            if seg.flags.fin() {
+                self.ack_now = true;
+            }
+            return;
+        }
+        if !payload.is_empty() && self.orphan {
+            // Data for a socket nobody will read: reset, as Linux does (TCPAbortOnData).
+            self.send_rst(ctx);
+            self.terminate(ctx, Some(Error::ConnectionAborted));
+            return;
+        }
+        // Trim what we already have.
+        let behind = self.rcv_nxt.diff(start);
+        if behind > 0 {
+            let cut = (behind as usize).min(payload.len());
+            payload = &payload[cut..];
+            start += cut as u32;
+            if cut > 0 && payload.is_empty() && !seg.flags.fin() {
+                ctx.counters.duplicate_data += 1;
+                self.ack_now = true;
+                return;
+            }
+        }
+        // Trim what lies beyond the window.
+        let wnd = self.rcv_adv.diff(start).max(0) as usize;
+        let mut fin = seg.flags.fin();
+        if payload.len() > wnd {
+            payload = &payload[..wnd];
+            fin = false;
+        }
+        let offset = self.rcv_offset + start.diff(self.rcv_nxt).max(0) as u64;
+        let data_len = payload.len() as u64;
+        if start == self.rcv_nxt {
+            let had_ooo = !self.ooo.is_empty();
+            let room = self.recv_cap.saturating_sub(self.recv_buf.len());
+            let take = payload.len().min(room);
+            self.recv_buf.extend(&payload[..take]);
+            if take < payload.len() {
+                fin = false;
+            }
+            self.rcv_nxt += take as u32;
+            self.rcv_offset += take as u64;
+            if take >= self.snd_mss as usize {
+                self.unacked_segs += 1;
+            } else if take > 0 {
+                self.unacked_segs += 1;
+            }
+            // Pull in whatever the out-of-order queue now joins.
+            while let Some(more) = self.ooo.pop_at(self.rcv_offset) {
+                self.rcv_nxt += more.len() as u32;
+                self.rcv_offset += more.len() as u64;
+                self.recv_buf.extend(more);
+            }
+            if had_ooo {
+                // Filling a hole is acknowledged at once (RFC 5681 §4.2).
+                self.ack_now = true;
+            }
+            if take > 0 {
+                ctx.event(Event::Readable(ctx.handle));
+            }
+            if fin {
+                self.ooo_fin = Some(self.rcv_offset);
+            }
+            if self.ooo_fin == Some(self.rcv_offset) {
+                self.ooo_fin = None;
+                self.on_fin(ctx);
+            } else if take > 0 {
+                self.schedule_ack(ctx);
+            }
+        } else {
+            // Out of order: hold it and acknowledge at once, so the sender sees the hole.
+            if data_len > 0 {
+                self.ooo.insert(offset, payload);
+                ctx.counters.ofo_queue += 1;
+            }
+            if fin {
+                self.ooo_fin = Some(offset + data_len);
+            }
+            self.ack_now = true;
+        }
+    }
+
+    /// Decides between an immediate and a delayed ACK for in-order data (RFC 9293 §3.8.6.3,
+    /// RFC 5681 §4.2: at least every second full-sized segment).
+    fn schedule_ack(&mut self, ctx: &mut Ctx<'_>) {
+        if self.unacked_segs >= 2 || (!self.pingpong && self.quickacks > 0) {
+            if !self.pingpong && self.quickacks > 0 {
+                self.quickacks -= 1;
+            }
+            self.ack_now = true;
+        } else if self.delack_deadline.is_none() {
+            self.delack_deadline = Some(ctx.now + ctx.config.delayed_ack);
+        }
+    }
+
+    /// The peer's FIN arrived in order (RFC 9293 §3.10.7.4 "eighth").
+    fn on_fin(&mut self, ctx: &mut Ctx<'_>) {
+        self.rcv_nxt += 1;
+        self.fin_received = true;
+        ctx.event(Event::Readable(ctx.handle));
+        match self.state {
+            State::Established => {
+                // Linux enters delayed-ACK mode here, so an application that closes at once
+                // sends its FIN together with this ACK.
+                self.pingpong = true;
+                self.set_state(ctx, State::CloseWait);
+                if self.delack_deadline.is_none() {
+                    self.delack_deadline = Some(ctx.now + ctx.config.delayed_ack);
+                }
+            }
+            State::FinWait1 => {
+                let fin_acked = self.fin_seq.is_some_and(|f| self.snd_una > f);
+                self.ack_now = true;
+                if fin_acked {
+                    self.set_state(ctx, State::TimeWait);
+                } else {
+                    self.set_state(ctx, State::Closing);
+                }
+            }
+            State::FinWait2 => {
+                self.ack_now = true;
+                self.linger_deadline = None;
+                self.set_state(ctx, State::TimeWait);
+            }
+            _ => {
+                self.ack_now = true;
+            }
+        }
+    }
+}
+
+/// What the two SYNs agree on (RFC 7323 §2.2, §3.2; RFC 2018 §2; RFC 9293 §3.7.1).
+pub(crate) fn negotiate(config: &crate::Config, peer_syn: &TcpRepr<'_>) -> Negotiated {
+    let o = &peer_syn.options;
+    let ws = config.window_scaling && o.window_scale.is_some();
+    Negotiated {
+        peer_mss: o.mss.unwrap_or(config.default_peer_mss).max(64),
+        snd_wscale: if ws {
+            o.window_scale.unwrap_or(0).min(14)
+        } else {
+            0
+        },
+        rcv_wscale: if ws { config.window_scale_shift() } else { 0 },
+        sack: config.sack && o.sack_permitted,
+        timestamps: config.timestamps && o.timestamps.is_some(),
+    }
+}

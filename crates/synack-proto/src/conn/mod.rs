@@ -1,0 +1,303 @@
+//! One TCP connection: the transmission control block (RFC 9293 §3.3.1) and its state machine
+//! (RFC 9293 §3.3.2, §3.10).
+//!
+//! `input.rs` processes arriving segments (RFC 9293 §3.10.7), `output.rs` decides what to send
+//! (RFC 9293 §3.8, RFC 6298 retransmission, RFC 5681 congestion control in its basic form). The
+//! connection never performs I/O: it writes packets into the endpoint's transmit queue and reports
+//! events, and it tells the endpoint its next deadline.
+
+mod input;
+mod output;
+
+pub(crate) use input::negotiate;
+
+use alloc::collections::VecDeque;
+
+use crate::config::Config;
+use crate::counters::Counters;
+use crate::error::Error;
+use crate::event::{ConnHandle, Event};
+use crate::reassembly::Reassembly;
+use crate::rtt::RttEstimator;
+use crate::seq::SeqNum;
+use crate::state::State;
+use crate::time::{Duration, Instant};
+use crate::tuple::FourTuple;
+
+/// What a connection needs from its endpoint while it handles one event.
+pub(crate) struct Ctx<'a> {
+    pub now: Instant,
+    pub config: &'a Config,
+    pub tx: &'a mut VecDeque<alloc::vec::Vec<u8>>,
+    pub events: &'a mut VecDeque<Event>,
+    pub counters: &'a mut Counters,
+    pub handle: ConnHandle,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+}
+
+/// Options agreed in the handshake (RFC 9293 §3.7.1, RFC 7323, RFC 2018).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Negotiated {
+    /// MSS the peer announced (or the default).
+    pub peer_mss: u16,
+    /// Shift to apply to the peer's window field.
+    pub snd_wscale: u8,
+    /// Shift the peer applies to our window field.
+    pub rcv_wscale: u8,
+    /// Both sides sent SACK-permitted.
+    pub sack: bool,
+    /// Both sides sent timestamps.
+    pub timestamps: bool,
+}
+
+/// The transmission control block.
+pub(crate) struct Connection {
+    pub tuple: FourTuple,
+    pub state: State,
+    /// The application holds a handle (false once it closed, or before accept()).
+    pub app_owned: bool,
+    /// The application called close(): nothing more will be read.
+    pub orphan: bool,
+    /// Index of the listener whose accept queue holds this connection, until accepted.
+    pub listener: Option<u32>,
+    pub error: Option<Error>,
+    /// The application has been told about `error` by a failing call.
+    pub error_reported: bool,
+
+    // Send sequence space (RFC 9293 §3.3.1).
+    pub iss: SeqNum,
+    pub snd_una: SeqNum,
+    pub snd_nxt: SeqNum,
+    /// One past the highest sequence number ever sent.
+    pub snd_max: SeqNum,
+    pub snd_wnd: u32,
+    pub max_snd_wnd: u32,
+    pub snd_wl1: SeqNum,
+    pub snd_wl2: SeqNum,
+    /// Bytes from `send_seq` on: sent-unacknowledged, then unsent.
+    pub send_buf: VecDeque<u8>,
+    /// Sequence number of `send_buf[0]`.
+    pub send_seq: SeqNum,
+    pub send_cap: usize,
+    /// The application shut down writing: a FIN follows the data.
+    pub fin_queued: bool,
+    /// Sequence number of our FIN once sent.
+    pub fin_seq: Option<SeqNum>,
+    pub syn_acked: bool,
+
+    // Receive sequence space.
+    pub irs: SeqNum,
+    pub rcv_nxt: SeqNum,
+    /// Right edge of the window last advertised.
+    pub rcv_adv: SeqNum,
+    pub recv_buf: VecDeque<u8>,
+    pub recv_cap: usize,
+    pub ooo: Reassembly,
+    /// Stream offset of `rcv_nxt` (bytes received in order so far).
+    pub rcv_offset: u64,
+    /// Stream offset of a FIN that arrived out of order.
+    pub ooo_fin: Option<u64>,
+    pub fin_received: bool,
+
+    // Options.
+    pub opts: Negotiated,
+    /// Our announced MSS.
+    pub our_mss: u16,
+    /// Payload bytes per full-sized segment we send (MSS less option overhead).
+    pub snd_mss: u32,
+    pub ts_recent: u32,
+    pub ts_offset: u32,
+
+    // Retransmission.
+    pub rtt: RttEstimator,
+    pub rtx_deadline: Option<Instant>,
+    /// Retransmissions of the current head segment (or SYN / SYN+ACK).
+    pub retries: u8,
+    /// A segment being timed: (sequence number that acknowledges it, when it was sent).
+    pub rtt_probe: Option<(SeqNum, Instant)>,
+    pub syn_retransmitted: bool,
+    /// When the first transmission of the SYN (or SYN+ACK) went out.
+    pub syn_sent_at: Instant,
+    pub persist_deadline: Option<Instant>,
+    pub persist_backoff: u32,
+
+    // Acknowledgment policy.
+    pub ack_now: bool,
+    pub delack_deadline: Option<Instant>,
+    /// Full-sized segments received since we last sent an ACK.
+    pub unacked_segs: u32,
+    /// Remaining segments to acknowledge at once (Linux quick-ACK mode).
+    pub quickacks: u32,
+    /// Delayed-ACK ("ping-pong") mode: entered when the peer's FIN arrives, as Linux does.
+    pub pingpong: bool,
+
+    // Congestion control (RFC 5681 with NewReno recovery, RFC 6582).
+    pub cwnd: u32,
+    pub ssthresh: u32,
+    pub dupacks: u32,
+    pub recover: Option<SeqNum>,
+    /// A partial ACK during recovery asks for the next hole to be resent.
+    pub partial_ack_pending: bool,
+
+    /// Orphaned FIN-WAIT-2 deadline (`tcp_fin_timeout`).
+    pub linger_deadline: Option<Instant>,
+    pub nodelay: bool,
+}
+
+impl Connection {
+    /// A new connection in CLOSED with buffers sized by `config`.
+    pub fn new(config: &Config, tuple: FourTuple, iss: u32, ts_offset: u32, now: Instant) -> Self {
+        let our_mss = crate::endpoint::local_mss(config, &tuple);
+        let iss = SeqNum(iss);
+        Self {
+            tuple,
+            state: State::Closed,
+            app_owned: false,
+            orphan: false,
+            listener: None,
+            error: None,
+            error_reported: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNum(0),
+            snd_wl2: iss,
+            send_buf: VecDeque::new(),
+            send_seq: iss + 1,
+            send_cap: config.send_buffer,
+            fin_queued: false,
+            fin_seq: None,
+            syn_acked: false,
+            irs: SeqNum(0),
+            rcv_nxt: SeqNum(0),
+            rcv_adv: SeqNum(0),
+            recv_buf: VecDeque::new(),
+            recv_cap: config.recv_buffer,
+            ooo: Reassembly::new(),
+            rcv_offset: 0,
+            ooo_fin: None,
+            fin_received: false,
+            opts: Negotiated {
+                peer_mss: config.default_peer_mss,
+                ..Negotiated::default()
+            },
+            our_mss,
+            snd_mss: u32::from(config.default_peer_mss),
+            ts_recent: 0,
+            ts_offset,
+            rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
+            rtx_deadline: None,
+            retries: 0,
+            rtt_probe: None,
+            syn_retransmitted: false,
+            syn_sent_at: now,
+            persist_deadline: None,
+            persist_backoff: 0,
+            ack_now: false,
+            delack_deadline: None,
+            unacked_segs: 0,
+            quickacks: 16,
+            pingpong: false,
+            cwnd: 0,
+            ssthresh: u32::MAX,
+            dupacks: 0,
+            recover: None,
+            partial_ack_pending: false,
+            linger_deadline: None,
+            nodelay: config.nodelay,
+        }
+    }
+
+    /// Moves to `to`, reporting the change.
+    pub fn set_state(&mut self, ctx: &mut Ctx<'_>, to: State) {
+        let from = self.state;
+        if from == to {
+            return;
+        }
+        self.state = to;
+        tracing::debug!(tuple = %self.tuple, %from, %to, "state change");
+        ctx.event(Event::StateChanged {
+            tuple: self.tuple,
+            from,
+            to,
+        });
+    }
+
+    /// Applies the options agreed in the handshake and sizes segments and windows from them.
+    pub fn apply_negotiated(&mut self, config: &Config, opts: Negotiated) {
+        self.opts = opts;
+        let mss = u32::from(opts.peer_mss.min(self.our_mss)).max(64);
+        let overhead = if opts.timestamps { 12 } else { 0 };
+        self.snd_mss = mss - overhead;
+        self.cwnd = config.initial_window_segments.saturating_mul(self.snd_mss);
+    }
+
+    /// The TCP timestamp clock (RFC 7323 §5.4: 1 ms ticks, as Linux) with this connection's offset.
+    pub fn ts_now(&self, now: Instant) -> u32 {
+        (now.as_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// The earliest of this connection's timers.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.rtx_deadline,
+            self.delack_deadline,
+            self.persist_deadline,
+            self.linger_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Bytes sent and not yet acknowledged (sequence space, SYN and FIN included).
+    pub fn flight(&self) -> u32 {
+        self.snd_nxt.diff(self.snd_una).max(0) as u32
+    }
+
+    /// Ends the connection: CLOSED, every timer stopped, buffers released. `error` is what the
+    /// application will be told.
+    pub fn terminate(&mut self, ctx: &mut Ctx<'_>, error: Option<Error>) {
+        if self.error.is_none() {
+            self.error = error;
+        }
+        self.set_state(ctx, State::Closed);
+        self.rtx_deadline = None;
+        self.delack_deadline = None;
+        self.persist_deadline = None;
+        self.linger_deadline = None;
+        self.send_buf = VecDeque::new();
+        self.ooo.clear();
+        if self.orphan {
+            self.recv_buf = VecDeque::new();
+        }
+        if self.app_owned {
+            ctx.event(Event::Closed {
+                handle: ctx.handle,
+                error,
+            });
+            ctx.event(Event::Readable(ctx.handle));
+            ctx.event(Event::Writable(ctx.handle));
+        }
+    }
+
+    /// Free space in the send buffer.
+    pub fn send_space(&self) -> usize {
+        self.send_cap.saturating_sub(self.send_buf.len())
+    }
+
+    /// Schedules the orphaned FIN-WAIT-2 timeout when it applies.
+    pub fn arm_linger(&mut self, now: Instant, fin_timeout: Duration) {
+        if self.state == State::FinWait2 && self.orphan && self.linger_deadline.is_none() {
+            self.linger_deadline = Some(now + fin_timeout);
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! What a connection sends: SYN and SYN+ACK with their options, data within the send window
+//! (RFC 9293 §3.8.6), FIN, pure ACKs and window updates, and retransmissions on timeout (RFC 6298
+//! §5) with Karn's rule and exponential backoff; basic congestion control (RFC 5681 §3.1) and
+//! NewReno fast retransmit (RFC 6582). Zero windows are probed (RFC 9293 §3.8.6.1).
+
+use alloc::vec::Vec;
+
+use synack_wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
+
+use super::{Connection, Ctx};
+use crate::error::Error;
+use crate::seq::SeqNum;
+use crate::state::State;
+use crate::time::Instant;
+
+/// Builds one IP datagram carrying `tcp` for `conn`'s tuple and queues it.
+pub(crate) fn transmit(ctx: &mut Ctx<'_>, tuple: &crate::FourTuple, tcp: &TcpRepr<'_>) {
+    if let Ok(bytes) = synack_wire::build_tcp(
+        tuple.local.ip(),
+        tuple.remote.ip(),
+        ctx.config.ttl,
+        tcp,
+    ) {
+        if tcp.flags.rst() {
+            ctx.counters.out_rsts += 1;
+        }
+        ctx.counters.out_segs += 1;
+        ctx.tx.push_back(bytes);
+    }
+}
+
+impl Connection {
+    /// The window field to put in an outgoing segment, updating the advertised right edge.
+    /// The right edge never moves left (RFC 9293 §3.8.6.2.2), and small increases are held back
+    /// (receiver-side silly window avoidance).
+    pub(crate) fn select_window(&mut self, syn: bool) -> u16 {
+        let free = self.recv_cap.saturating_sub(self.recv_buf.len()) as u32;
+        let current = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
+        let threshold = (self.recv_cap as u32 / 2).min(u32::from(self.our_mss));
+        let mut wnd = if free >= current.saturating_add(threshold) || free == self.recv_cap as u32
+        {
+            free
+        } else {
+            current.max(free.min(current))
+        };
+        if syn {
+            // Unscaled in SYN segments (RFC 7323 §2.2); Linux rounds to a multiple of the MSS.
+            let mss = u32::from(self.our_mss).max(1);
+            let w = wnd.min(65535);
+            let rounded = w / mss * mss;
+            wnd = if rounded == 0 { w } else { rounded };
+            self.rcv_adv = self.rcv_nxt + wnd;
+            return wnd as u16;
+        }
+        let shift = self.opts.rcv_wscale;
+        wnd = wnd.min(65535u32 << shift);
+        let mut field = wnd >> shift;
+        if (field << shift) < current {
+            // Rounding down must not shrink the window already offered.
+            field = (current + (1 << shift) - 1) >> shift;
+        }
+        let field = field.min(65535);
+        let edge = self.rcv_nxt + (field << shift);
+        if edge > self.rcv_adv {
+            self.rcv_adv = edge;
+        }
+        field as u16
+    }
+
+    fn base_options(&self, now: Instant) -> TcpOptions {
+        let mut opts = TcpOptions::default();
+        if self.opts.timestamps {
+            opts.timestamps = Some(Timestamps {
+                tsval: self.ts_now(now),
+                tsecr: self.ts_recent,
+            });
+        }
+        if self.opts.sack && !self.ooo.is_empty() {
+            let mut blocks = SackBlocks::new();
+            let max = if self.opts.timestamps { 3 } else { 4 };
+            for (s, e) in self.ooo.sack_ranges(max) {
+                let left = self.rcv_nxt + (s - self.rcv_offset) as u32;
+                let right = self.rcv_nxt + (e - self.rcv_offset) as u32;
+                blocks.push(SackBlock {
+                    left: left.0,
+                    right: right.0,
+                });
+            }
+            opts.sack = blocks;
+        }
+        opts
+    }
+
+    /// Sends one segment built from the current state. Every segment but the first SYN carries ACK.
+    fn send(&mut self, ctx: &mut Ctx<'_>, flags: TcpFlags, seq: SeqNum, payload: &[u8]) {
+        let syn = flags.syn();
+        let mut options = if syn {
+            self.syn_options(ctx, flags.ack())
+        } else {
+            self.base_options(ctx.now)
+        };
+        if syn && !flags.ack() {
+            options.timestamps = if ctx.config.timestamps {
+                Some(Timestamps {
+                    tsval: self.ts_now(ctx.now),
+                    tsecr: 0,
+                })
+            } else {
+                None
+            };
+        }
+        let window = self.select_window(syn);
+        let ack = if flags.ack() { self.rcv_nxt.0 } else { 0 };
+        let tcp = TcpRepr {
+            src_port: self.tuple.local.port(),
+            dst_port: self.tuple.remote.port(),
+            seq: seq.0,
+            ack,
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload,
+        };
+        transmit(ctx, &self.tuple, &tcp);
+        if flags.ack() {
+            self.ack_now = false;
+            self.delack_deadline = None;
+            self.unacked_segs = 0;
+        }
+    }
+
+    /// Options of our SYN (active open, or SYN+ACK of a simultaneous open): everything the
+    /// configuration offers, or on a SYN+ACK what the peer offered too.
+    fn syn_options(&self, ctx: &Ctx<'_>, is_synack: bool) -> TcpOptions {
+        let cfg = ctx.config;
+        let mut o = TcpOptions {
+            mss: Some(self.our_mss),
+            ..TcpOptions::default()
+        };
+        let (ws, sack, ts) = if is_synack {
+            (
+                cfg.window_scaling && self.opts.rcv_wscale > 0 || self.opts.snd_wscale > 0,
+                self.opts.sack,
+                self.opts.timestamps,
+            )
+        } else {
+            (cfg.window_scaling, cfg.sack, cfg.timestamps)
+        };
+        if ws && cfg.window_scaling {
+            o.window_scale = Some(cfg.window_scale_shift());
+        }
+        o.sack_permitted = sack;
+        if ts {
+            o.timestamps = Some(Timestamps {
+                tsval: self.ts_now(ctx.now),
+                tsecr: self.ts_recent,
+            });
+        }
+        o
+    }
+
+    /// Sends our SYN (first transmission or retransmission).
+    pub(crate) fn send_syn(&mut self, ctx: &mut Ctx<'_>) {
+        self.send(ctx, TcpFlags::SYN, self.iss, &[]);
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+    }
+
+    /// Sends SYN+ACK (simultaneous open).
+    pub(crate) fn send_synack(&mut self, ctx: &mut Ctx<'_>) {
+        self.send(ctx, TcpFlags::SYN | TcpFlags::ACK, self.iss, &[]);
+        self.snd_nxt = self.iss + 1;
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+    }
+
+    /// Sends a pure ACK now.
+    pub(crate) fn send_ack(&mut self, ctx: &mut Ctx<'_>) {
+        let seq = self.snd_nxt;
+        self.send(ctx, TcpFlags::ACK, seq, &[]);
+    }
+
+    /// Sends RST with our current sequence number (ABORT, RFC 9293 §3.10.5).
+    pub(crate) fn send_rst(&mut self, ctx: &mut Ctx<'_>) {
+        let seq = self.snd_nxt;
+        self.send(ctx, TcpFlags::RST | TcpFlags::ACK, seq, &[]);
+    }
+
+    /// Sequence number just past the last byte the application queued (where a FIN goes).
+    pub(crate) fn send_end(&self) -> SeqNum {
+        self.send_seq + self.send_buf.len() as u32
+    }
+
+    /// True in the states where we may send new data.
+    fn can_send_data(&self) -> bool {
+        matches!(
+            self.state,
+            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+        ) && self.syn_acked
+    }
+
+    /// Sends whatever the windows and Nagle allow, a FIN when it is due, and a pending ACK.
+    pub(crate) fn output(&mut self, ctx: &mut Ctx<'_>) {
+        if self.state == State::Closed {
+            return;
+        }
+        let mut sent_any = false;
+        if self.can_send_data() {
+            if self.partial_ack_pending {
+                self.partial_ack_pending = false;
+                let saved = self.snd_nxt;
+                self.snd_nxt = self.snd_una;
+                self.rtt_probe = None;
+                self.retransmit_head(ctx);
+                self.snd_nxt = self.snd_nxt.max(saved);
+                sent_any = true;
+            }
+            loop {
+                let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
+                let unsent = self.send_buf.len().saturating_sub(off);
+                let fin_due = self.fin_queued && unsent == 0 && self.snd_nxt == self.send_end();
+                if fin_due {
+                    let seq = self.snd_nxt;
+                    self.send(ctx, TcpFlags::FIN | TcpFlags::ACK, seq, &[]);
+                    self.fin_seq = Some(seq);
+                    self.snd_nxt = seq + 1;
+                    self.snd_max = self.snd_max.max(self.snd_nxt);
+                    if self.rtt_probe.is_none() {
+                        self.rtt_probe = Some((self.snd_nxt, ctx.now));
+                    }
+                    sent_any = true;
+                    break;
+                }
+                if unsent == 0 {
+                    break;
+                }
+                let window = self.snd_wnd.min(self.cwnd.max(self.snd_mss));
+                let flight = self.flight();
+                let usable = window.saturating_sub(flight) as usize;
+                if usable == 0 {
+                    break;
+                }
+                let mss = self.snd_mss as usize;
+                let len = unsent.min(mss).min(usable);
+                let is_last = len == unsent;
+                // Nagle (RFC 9293 §3.7.4): hold a small segment while data is unacknowledged,
+                // unless it is the last one before a FIN.
+                if len < mss && flight > 0 && !self.nodelay && !(is_last && self.fin_queued) {
+                    break;
+                }
+                // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1).
+                if len < mss
+                    && !is_last
+                    && (len as u32) < self.max_snd_wnd / 2
+                    && flight > 0
+                {
+                    break;
+                }
+                let mut payload = Vec::with_capacity(len);
+                payload.extend(self.send_buf.range(off..off + len));
+                let seq = self.snd_nxt;
+                let retransmit = seq < self.snd_max;
+                let mut flags = TcpFlags::ACK;
+                if is_last {
+                    flags |= TcpFlags::PSH;
+                }
+                // A FIN rides on the last data segment when the application already closed.
+                let with_fin = is_last && self.fin_queued;
+                if with_fin {
+                    flags |= TcpFlags::FIN;
+                }
+                self.send(ctx, flags, seq, &payload);
+                if retransmit {
+                    ctx.counters.retrans_segs += 1;
+                    ctx.counters.out_segs -= 1;
+                }
+                self.snd_nxt = seq + len as u32;
+                if with_fin {
+                    self.fin_seq = Some(self.snd_nxt);
+                    self.snd_nxt += 1;
+                }
+                self.snd_max = self.snd_max.max(self.snd_nxt);
+                if !retransmit && self.rtt_probe.is_none() {
+                    self.rtt_probe = Some((self.snd_nxt, ctx.now));
+                }
+                sent_any = true;
+                if with_fin {
+                    break;
+                }
+            }
+            self.update_persist(ctx.now);
+        }
+        if self.ack_now && !sent_any {
+            self.send_ack(ctx);
+        }
+        if self.flight() > 0 && self.rtx_deadline.is_none() {
+            self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+        }
+        if self.flight() == 0 && !matches!(self.state, State::SynSent | State::SynReceived) {
+            self.rtx_deadline = None;
+        }
+    }
+
+    /// Arms the persist timer when the peer's window is zero and data waits (RFC 9293 §3.8.6.1).
+    fn update_persist(&mut self, now: Instant) {
+        let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
+        let unsent = self.send_buf.len().saturating_sub(off);
+        if self.snd_wnd == 0 && unsent > 0 && self.flight() == 0 {
+            if self.persist_deadline.is_none() {
+                let mut d = self.rtt.base_rto();
+                for _ in 0..self.persist_backoff {
+                    d = d.saturating_mul(2);
+                }
+                self.persist_deadline = Some(now + d.min(self.rtt.rto().max(d)).min(crate::time::Duration::from_secs(120)));
+            }
+        } else {
+            self.persist_deadline = None;
+            if self.snd_wnd > 0 {
+                self.persist_backoff = 0;
+            }
+        }
+    }
+
+    /// Handles every timer that is due at `ctx.now`.
+    pub(crate) fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        if self.linger_deadline.is_some_and(|d| d <= now) {
+            self.linger_deadline = None;
+            if self.state == State::FinWait2 {
+                ctx.counters.fin_wait2_timeouts += 1;
+                self.terminate(ctx, None);
+                return;
+            }
+        }
+        if self.rtx_deadline.is_some_and(|d| d <= now) {
+            self.rtx_deadline = None;
+            self.on_rto(ctx);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.persist_deadline.is_some_and(|d| d <= now) {
+            self.persist_deadline = None;
+            self.persist_backoff = self.persist_backoff.saturating_add(1).min(16);
+            // Probe with one byte beyond the window; it is kept once the window opens.
+            let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
+            if off < self.send_buf.len() {
+                let byte = [self.send_buf[off]];
+                let seq = self.snd_nxt;
+                self.send(ctx, TcpFlags::ACK, seq, &byte);
+                self.snd_nxt = seq + 1;
+                self.snd_max = self.snd_max.max(self.snd_nxt);
+                if self.rtx_deadline.is_none() {
+                    self.rtx_deadline = Some(now + self.rtt.rto());
+                }
+            }
+        }
+        if self.delack_deadline.is_some_and(|d| d <= now) {
+            self.delack_deadline = None;
+            self.ack_now = true;
+        }
+        self.output(ctx);
+    }
+
+    /// The retransmission timer expired (RFC 6298 §5.4-§5.7).
+    fn on_rto(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.counters.timeouts += 1;
+        let limit = match self.state {
+            State::SynSent => ctx.config.syn_retries,
+            State::SynReceived => ctx.config.synack_retries,
+            _ => ctx.config.retries2,
+        };
+        if self.retries >= limit {
+            ctx.counters.abort_on_timeout += 1;
+            if matches!(self.state, State::SynSent | State::SynReceived) {
+                ctx.counters.attempt_fails += 1;
+            }
+            self.terminate(ctx, Some(Error::TimedOut));
+            return;
+        }
+        self.retries += 1;
+        let linear = self.state == State::SynSent
+            && self.retries <= ctx.config.syn_linear_timeouts;
+        if !linear {
+            self.rtt.back_off();
+        }
+        self.rtt_probe = None;
+        ctx.counters.retrans_segs += 1;
+        match self.state {
+            State::SynSent => {
+                self.syn_retransmitted = true;
+                self.send(ctx, TcpFlags::SYN, self.iss, &[]);
+                ctx.counters.out_segs -= 1;
+            }
+            State::SynReceived => {
+                self.syn_retransmitted = true;
+                self.send(ctx, TcpFlags::SYN | TcpFlags::ACK, self.iss, &[]);
+                ctx.counters.out_segs -= 1;
+            }
+            _ => {
+                // Collapse the window and go back to the first unacknowledged byte (RFC 5681 §3.1).
+                let flight = self.flight();
+                self.ssthresh = (flight / 2).max(2 * self.snd_mss);
+                self.cwnd = self.snd_mss;
+                self.recover = Some(self.snd_max);
+                self.dupacks = 0;
+                self.snd_nxt = self.snd_una;
+                self.retransmit_head(ctx);
+                ctx.counters.retrans_segs -= 1;
+            }
+        }
+        self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+    }
+
+    /// Resends the first unacknowledged segment (or the FIN alone) and moves `snd_nxt` past it.
+    pub(crate) fn retransmit_head(&mut self, ctx: &mut Ctx<'_>) {
+        let start = self.snd_una;
+        let off = start.diff(self.send_seq).max(0) as usize;
+        let avail = self.send_buf.len().saturating_sub(off);
+        let len = avail.min(self.snd_mss as usize);
+        let fin_here = self.fin_queued && start + len as u32 == self.send_end();
+        let mut flags = TcpFlags::ACK;
+        if len > 0 {
+            flags |= TcpFlags::PSH;
+        }
+        if fin_here {
+            flags |= TcpFlags::FIN;
+        }
+        if len == 0 && !fin_here {
+            return;
+        }
+        let payload: Vec<u8> = self.send_buf.range(off..off + len).copied().collect();
+        self.send(ctx, flags, start, &payload);
+        ctx.counters.retrans_segs += 1;
+        ctx.counters.out_segs -= 1;
+        let mut next = start + len as u32;
+        if fin_here {
+            self.fin_seq = Some(next);
+            next += 1;
+        }
+        if next > self.snd_nxt {
+            self.snd_nxt = next;
+        }
+        self.snd_max = self.snd_max.max(self.snd_nxt);
+    }
+}

@@ -1,0 +1,1346 @@
+//! The sans-IO endpoint: one host's TCP. It owns every connection, listener, half-open entry and
+//! TIME-WAIT entry, demultiplexes arriving segments in O(1) by 4-tuple with a keyed hash, answers
+//! segments nobody owns with RST (RFC 9293 §3.10.7.1), picks ephemeral ports (RFC 6056), initial
+//! sequence numbers (RFC 6528) and SYN cookies, and keeps every timer in one timing wheel.
+//!
+//! Time enters only as an argument. The host calls [`Endpoint::handle_packet`] for each arriving IP
+//! datagram, [`Endpoint::handle_timeout`] when [`Endpoint::poll_timeout`] says, and sends what
+//! [`Endpoint::poll_transmit`] returns.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::hash::BuildHasher;
+use core::net::{IpAddr, SocketAddr};
+
+use hashbrown::HashMap;
+use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
+
+use crate::config::Config;
+use crate::conn::{Connection, Ctx, Negotiated};
+use crate::counters::Counters;
+use crate::error::Error;
+use crate::event::{ConnHandle, Event, ListenerHandle};
+use crate::isn::IsnGenerator;
+use crate::listener::{HalfOpen, Listener};
+use crate::ports::PortAllocator;
+use crate::rng::Rng;
+use crate::seq::SeqNum;
+use crate::slab::Slab;
+use crate::state::State;
+use crate::syncookie::SynCookies;
+use crate::time::{Duration, Instant};
+use crate::time_wait::{TimeWait, TwAction};
+use crate::timer_wheel::TimerWheel;
+use crate::tuple::FourTuple;
+
+/// SipHash-1-3 with secret keys: an attacker who picks 4-tuples cannot aim at one hash bucket.
+#[derive(Clone, Copy)]
+pub(crate) struct KeyedHasher {
+    k0: u64,
+    k1: u64,
+}
+
+impl BuildHasher for KeyedHasher {
+    type Hasher = siphasher::sip::SipHasher13;
+    fn build_hasher(&self) -> Self::Hasher {
+        siphasher::sip::SipHasher13::new_with_keys(self.k0, self.k1)
+    }
+}
+
+/// Who owns a 4-tuple.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    Conn(u32),
+    HalfOpen(u32),
+    TimeWait(u32),
+}
+
+/// What a timer belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum TimerKey {
+    Conn(u32),
+    HalfOpen(u32),
+    TimeWait(u32),
+}
+
+/// How much state an endpoint holds (for leak checks and monitoring).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Full connections (including closed ones whose handle the application still holds).
+    pub connections: usize,
+    /// Half-open SYN-queue entries.
+    pub half_open: usize,
+    /// TIME-WAIT entries.
+    pub time_wait: usize,
+    /// Listening sockets.
+    pub listeners: usize,
+    /// Armed timers.
+    pub timers: usize,
+    /// Packets waiting in the transmit queue.
+    pub queued_packets: usize,
+}
+
+/// A read-only snapshot of one connection's TCB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The 4-tuple.
+    pub tuple: FourTuple,
+    /// Current state.
+    pub state: State,
+    /// Our initial sequence number.
+    pub iss: u32,
+    /// The peer's initial sequence number.
+    pub irs: u32,
+    /// Oldest unacknowledged sequence number.
+    pub snd_una: u32,
+    /// Next sequence number to send.
+    pub snd_nxt: u32,
+    /// The peer's window (scaled).
+    pub snd_wnd: u32,
+    /// Next sequence number expected.
+    pub rcv_nxt: u32,
+    /// The window we last advertised (scaled), from `rcv_nxt`.
+    pub rcv_wnd: u32,
+    /// Payload bytes per full-sized segment we send.
+    pub snd_mss: u32,
+    /// MSS the peer announced.
+    pub peer_mss: u16,
+    /// Window-scale shift applied to the peer's window.
+    pub snd_wscale: u8,
+    /// Window-scale shift the peer applies to ours.
+    pub rcv_wscale: u8,
+    /// SACK agreed.
+    pub sack: bool,
+    /// Timestamps agreed.
+    pub timestamps: bool,
+    /// Current retransmission timeout, backoff included.
+    pub rto: Duration,
+    /// Smoothed RTT once measured.
+    pub srtt: Option<Duration>,
+    /// Congestion window in bytes.
+    pub cwnd: u32,
+    /// Slow-start threshold in bytes.
+    pub ssthresh: u32,
+    /// Bytes in the send buffer (unacknowledged plus unsent).
+    pub send_buffered: usize,
+    /// Of those, bytes sent and not yet acknowledged (the send window's part #2).
+    pub in_flight: u32,
+    /// Bytes received in order and not yet read.
+    pub recv_buffered: usize,
+    /// Bytes held out of order.
+    pub out_of_order: usize,
+}
+
+/// One host's TCP: see the module documentation.
+pub struct Endpoint {
+    config: Config,
+    addrs: Vec<IpAddr>,
+    conns: Slab<Connection>,
+    half_open: Slab<HalfOpen>,
+    time_wait: Slab<TimeWait>,
+    listeners: Slab<Listener>,
+    by_tuple: HashMap<FourTuple, Owner, KeyedHasher>,
+    listen_map: HashMap<SocketAddr, u32, KeyedHasher>,
+    timers: TimerWheel<TimerKey>,
+    isn: IsnGenerator,
+    ports: PortAllocator,
+    cookies: SynCookies,
+    tx: VecDeque<Vec<u8>>,
+    events: VecDeque<Event>,
+    counters: Counters,
+    expired: Vec<TimerKey>,
+}
+
+/// The MSS we announce on `tuple`: the configured IPv4 figure, 20 bytes less over IPv6.
+pub(crate) fn local_mss(config: &Config, tuple: &FourTuple) -> u16 {
+    match tuple.local.ip() {
+        IpAddr::V4(_) => config.mss,
+        IpAddr::V6(_) => config.mss.saturating_sub(20).max(64),
+    }
+}
+
+fn seg_len(seg: &TcpRepr<'_>) -> u32 {
+    seg.payload.len() as u32 + u32::from(seg.flags.syn()) + u32::from(seg.flags.fin())
+}
+
+impl Endpoint {
+    /// A new endpoint. `seed` keys the ISN hash, the port choice, the SYN cookies and the demux
+    /// hash: a host passes OS randomness, a simulation a fixed number for repeatable runs.
+    pub fn new(config: Config, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let mut key = || {
+            let mut k = [0u8; 16];
+            rng.fill_bytes(&mut k);
+            k
+        };
+        let (isn_key, port_key, cookie_key) = (key(), key(), key());
+        let hasher = KeyedHasher {
+            k0: u64::from_le_bytes(isn_key[..8].try_into().unwrap_or([1; 8])) ^ 0x5bd1_e995,
+            k1: u64::from_le_bytes(port_key[..8].try_into().unwrap_or([2; 8])) ^ 0x27d4_eb2f,
+        };
+        let ports = PortAllocator::new(
+            port_key,
+            config.ephemeral_port_first,
+            config.ephemeral_port_last,
+        );
+        Self {
+            config,
+            addrs: Vec::new(),
+            conns: Slab::new(),
+            half_open: Slab::new(),
+            time_wait: Slab::new(),
+            listeners: Slab::new(),
+            by_tuple: HashMap::with_hasher(hasher),
+            listen_map: HashMap::with_hasher(hasher),
+            timers: TimerWheel::new(Instant::ZERO),
+            isn: IsnGenerator::new(isn_key),
+            ports,
+            cookies: SynCookies::new(cookie_key),
+            tx: VecDeque::new(),
+            events: VecDeque::new(),
+            counters: Counters::default(),
+            expired: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Adds a local address: packets to it are ours, and connections may originate from it.
+    pub fn add_address(&mut self, addr: IpAddr) {
+        if !self.addrs.contains(&addr) {
+            self.addrs.push(addr);
+        }
+    }
+
+    /// The local addresses.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addrs
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// What the endpoint holds now.
+    pub fn resources(&self) -> Resources {
+        Resources {
+            connections: self.conns.len(),
+            half_open: self.half_open.len(),
+            time_wait: self.time_wait.len(),
+            listeners: self.listeners.len(),
+            timers: self.timers.len(),
+            queued_packets: self.tx.len(),
+        }
+    }
+
+    // ----- application calls -------------------------------------------------------------------
+
+    /// Opens a listening socket on `local` (an unspecified address listens on every local address
+    /// of that family). `backlog` bounds the accept queue; it is capped at `somaxconn` and 0 counts
+    /// as 1. Fails with [`Error::AddrInUse`] when something already listens there.
+    pub fn listen(&mut self, local: SocketAddr, backlog: u32) -> Result<ListenerHandle, Error> {
+        if local.port() == 0 {
+            return Err(Error::InvalidInput);
+        }
+        if !local.ip().is_unspecified() && !self.addrs.contains(&local.ip()) {
+            return Err(Error::AddrNotAvailable);
+        }
+        if self.listen_map.contains_key(&local) {
+            return Err(Error::AddrInUse);
+        }
+        let backlog = backlog.clamp(1, self.config.somaxconn.max(1));
+        let (index, generation) = self.listeners.insert(Listener {
+            local,
+            backlog,
+            accept_queue: VecDeque::new(),
+            syn_queue: 0,
+        });
+        self.listen_map.insert(local, index);
+        Ok(ListenerHandle { index, generation })
+    }
+
+    /// The address a listener is bound to.
+    pub fn listener_addr(&self, l: ListenerHandle) -> Result<SocketAddr, Error> {
+        self.listeners
+            .get_checked(l.index, l.generation)
+            .map(|l| l.local)
+            .ok_or(Error::InvalidHandle)
+    }
+
+    /// Connections waiting in a listener's accept queue.
+    pub fn accept_queue_len(&self, l: ListenerHandle) -> Result<usize, Error> {
+        self.listeners
+            .get_checked(l.index, l.generation)
+            .map(|l| l.accept_queue.len())
+            .ok_or(Error::InvalidHandle)
+    }
+
+    /// Half-open entries in a listener's SYN queue.
+    pub fn syn_queue_len(&self, l: ListenerHandle) -> Result<usize, Error> {
+        self.listeners
+            .get_checked(l.index, l.generation)
+            .map(|l| l.syn_queue as usize)
+            .ok_or(Error::InvalidHandle)
+    }
+
+    /// Takes the oldest connection of the accept queue, or [`Error::WouldBlock`].
+    pub fn accept(&mut self, l: ListenerHandle) -> Result<ConnHandle, Error> {
+        let listener = self
+            .listeners
+            .get_checked_mut(l.index, l.generation)
+            .ok_or(Error::InvalidHandle)?;
+        let (index, generation) = listener.accept_queue.pop_front().ok_or(Error::WouldBlock)?;
+        let conn = self
+            .conns
+            .get_checked_mut(index, generation)
+            .ok_or(Error::InvalidHandle)?;
+        conn.listener = None;
+        conn.app_owned = true;
+        Ok(ConnHandle { index, generation })
+    }
+
+    /// Closes a listener: queued connections that were never accepted are reset, half-open
+    /// entries dropped.
+    pub fn close_listener(&mut self, now: Instant, l: ListenerHandle) -> Result<(), Error> {
+        let listener = self
+            .listeners
+            .get_checked(l.index, l.generation)
+            .ok_or(Error::InvalidHandle)?;
+        let local = listener.local;
+        let queued: Vec<(u32, u32)> = listener.accept_queue.iter().copied().collect();
+        self.listen_map.remove(&local);
+        self.listeners.remove(l.index);
+        for (index, generation) in queued {
+            if let Some(c) = self.conns.get_checked_mut(index, generation) {
+                c.listener = None;
+            }
+            self.abort_conn(now, index);
+        }
+        for i in self.half_open.indices() {
+            if self.half_open.get(i).is_some_and(|h| h.listener == l.index) {
+                self.drop_half_open(i, false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts an active open to `remote` (RFC 9293 §3.10.1): a SYN goes out and the connection is
+    /// SYN-SENT. `local` picks the source address and port; `None`, an unspecified address or port
+    /// 0 lets the endpoint choose (an ephemeral port per RFC 6056).
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> Result<ConnHandle, Error> {
+        if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_multicast() {
+            return Err(Error::InvalidInput);
+        }
+        let want_v4 = remote.is_ipv4();
+        let local_ip = match local.map(|l| l.ip()).filter(|ip| !ip.is_unspecified()) {
+            Some(ip) => {
+                if ip.is_ipv4() != want_v4 {
+                    return Err(Error::InvalidInput);
+                }
+                if !self.addrs.contains(&ip) {
+                    return Err(Error::AddrNotAvailable);
+                }
+                ip
+            }
+            None => *self
+                .addrs
+                .iter()
+                .find(|a| a.is_ipv4() == want_v4)
+                .ok_or(Error::AddrNotAvailable)?,
+        };
+        let port = match local.map(|l| l.port()).filter(|p| *p != 0) {
+            Some(p) => {
+                let tuple = FourTuple {
+                    local: SocketAddr::new(local_ip, p),
+                    remote,
+                };
+                if self.by_tuple.contains_key(&tuple) {
+                    return Err(Error::AddrInUse);
+                }
+                p
+            }
+            None => {
+                let by_tuple = &self.by_tuple;
+                let listen_map = &self.listen_map;
+                self.ports
+                    .allocate(local_ip, remote, |p| {
+                        let l = SocketAddr::new(local_ip, p);
+                        by_tuple.contains_key(&FourTuple { local: l, remote })
+                            || listen_map.contains_key(&l)
+                    })
+                    .ok_or(Error::AddrNotAvailable)?
+            }
+        };
+        let tuple = FourTuple {
+            local: SocketAddr::new(local_ip, port),
+            remote,
+        };
+        let iss = self.isn.isn(&tuple, now);
+        let ts_offset = self.isn.ts_offset(&tuple);
+        let mut conn = Connection::new(&self.config, tuple, iss, ts_offset, now);
+        conn.app_owned = true;
+        conn.syn_sent_at = now;
+        let (index, generation) = self.conns.insert(conn);
+        self.by_tuple.insert(tuple, Owner::Conn(index));
+        self.counters.active_opens += 1;
+        let handle = ConnHandle { index, generation };
+        self.with_conn(now, index, |c, ctx| {
+            c.set_state(ctx, State::SynSent);
+            c.send_syn(ctx);
+            c.rtx_deadline = Some(ctx.now + c.rtt.rto());
+        });
+        Ok(handle)
+    }
+
+    fn conn(&self, h: ConnHandle) -> Result<&Connection, Error> {
+        self.conns
+            .get_checked(h.index, h.generation)
+            .filter(|c| c.app_owned)
+            .ok_or(Error::InvalidHandle)
+    }
+
+    fn conn_mut(&mut self, h: ConnHandle) -> Result<&mut Connection, Error> {
+        self.conns
+            .get_checked_mut(h.index, h.generation)
+            .filter(|c| c.app_owned)
+            .ok_or(Error::InvalidHandle)
+    }
+
+    /// The connection's state. A connection whose close handed it to a TIME-WAIT entry reads
+    /// CLOSED here; [`Endpoint::state_of`] shows the entry.
+    pub fn state(&self, h: ConnHandle) -> Result<State, Error> {
+        Ok(self.conn(h)?.state)
+    }
+
+    /// The state of whatever owns `tuple`: a connection, a half-open entry (SYN-RECEIVED) or a
+    /// TIME-WAIT entry.
+    pub fn state_of(&self, tuple: &FourTuple) -> Option<State> {
+        match self.by_tuple.get(tuple)? {
+            Owner::Conn(i) => self.conns.get(*i).map(|c| c.state),
+            Owner::HalfOpen(_) => Some(State::SynReceived),
+            Owner::TimeWait(_) => Some(State::TimeWait),
+        }
+    }
+
+    /// The connection's 4-tuple.
+    pub fn tuple(&self, h: ConnHandle) -> Result<FourTuple, Error> {
+        Ok(self.conn(h)?.tuple)
+    }
+
+    /// A snapshot of the connection's TCB.
+    pub fn info(&self, h: ConnHandle) -> Result<ConnInfo, Error> {
+        let c = self.conn(h)?;
+        Ok(ConnInfo {
+            tuple: c.tuple,
+            state: c.state,
+            iss: c.iss.0,
+            irs: c.irs.0,
+            snd_una: c.snd_una.0,
+            snd_nxt: c.snd_nxt.0,
+            snd_wnd: c.snd_wnd,
+            rcv_nxt: c.rcv_nxt.0,
+            rcv_wnd: c.rcv_adv.diff(c.rcv_nxt).max(0) as u32,
+            snd_mss: c.snd_mss,
+            peer_mss: c.opts.peer_mss,
+            snd_wscale: c.opts.snd_wscale,
+            rcv_wscale: c.opts.rcv_wscale,
+            sack: c.opts.sack,
+            timestamps: c.opts.timestamps,
+            rto: c.rtt.rto(),
+            srtt: c.rtt.srtt(),
+            cwnd: c.cwnd,
+            ssthresh: c.ssthresh,
+            send_buffered: c.send_buf.len(),
+            in_flight: c.flight(),
+            recv_buffered: c.recv_buf.len(),
+            out_of_order: c.ooo.bytes(),
+        })
+    }
+
+    /// Queues `data` for sending; returns how many bytes fit in the send buffer, or
+    /// [`Error::WouldBlock`] when none did. Data written before the handshake completes is sent
+    /// once it does.
+    pub fn send(&mut self, now: Instant, h: ConnHandle, data: &[u8]) -> Result<usize, Error> {
+        let c = self.conn_mut(h)?;
+        if let Some(e) = c.error {
+            c.error_reported = true;
+            return Err(e);
+        }
+        if c.fin_queued {
+            return Err(Error::BrokenPipe);
+        }
+        match c.state {
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => {}
+            State::Closed => return Err(Error::NotConnected),
+            _ => return Err(Error::BrokenPipe),
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = c.send_space().min(data.len());
+        if n == 0 {
+            return Err(Error::WouldBlock);
+        }
+        c.send_buf.extend(&data[..n]);
+        self.with_conn(now, h.index, |c, ctx| c.output(ctx));
+        Ok(n)
+    }
+
+    /// Bytes that [`Endpoint::send`] would accept now.
+    pub fn send_capacity(&self, h: ConnHandle) -> Result<usize, Error> {
+        Ok(self.conn(h)?.send_space())
+    }
+
+    /// Reads received data. `Ok(0)` means end of stream (the peer's FIN); [`Error::WouldBlock`]
+    /// means nothing yet; a reset or timeout is reported once as its error, then as end of stream.
+    pub fn recv(&mut self, now: Instant, h: ConnHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        let c = self.conn_mut(h)?;
+        if !c.recv_buf.is_empty() && !buf.is_empty() {
+            let n = buf.len().min(c.recv_buf.len());
+            for (dst, src) in buf.iter_mut().zip(c.recv_buf.drain(..n)) {
+                *dst = src;
+            }
+            // Open the window when reading freed enough (RFC 9293 §3.8.6.2.2).
+            let free = c.recv_cap - c.recv_buf.len();
+            let advertised = c.rcv_adv.diff(c.rcv_nxt).max(0) as usize;
+            let step = (2 * c.our_mss as usize).min(c.recv_cap / 2);
+            if c.state.is_synchronized() && free >= advertised + step && !c.fin_received {
+                c.ack_now = true;
+                self.with_conn(now, h.index, |c, ctx| c.output(ctx));
+            }
+            return Ok(n);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(e) = c.error {
+            if !c.error_reported {
+                c.error_reported = true;
+                return Err(e);
+            }
+            return Ok(0);
+        }
+        if c.fin_received || c.state == State::Closed {
+            return Ok(0);
+        }
+        Err(Error::WouldBlock)
+    }
+
+    /// Bytes ready to read.
+    pub fn recv_available(&self, h: ConnHandle) -> Result<usize, Error> {
+        Ok(self.conn(h)?.recv_buf.len())
+    }
+
+    /// True once the peer's FIN has been read past (end of stream).
+    pub fn is_eof(&self, h: ConnHandle) -> Result<bool, Error> {
+        let c = self.conn(h)?;
+        Ok(c.recv_buf.is_empty() && (c.fin_received || c.state == State::Closed))
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4; `TCP_NODELAY`).
+    pub fn set_nodelay(&mut self, now: Instant, h: ConnHandle, nodelay: bool) -> Result<(), Error> {
+        self.conn_mut(h)?.nodelay = nodelay;
+        self.with_conn(now, h.index, |c, ctx| c.output(ctx));
+        Ok(())
+    }
+
+    /// Shuts down the sending direction (`shutdown(SHUT_WR)`, RFC 9293 §3.10.4 CLOSE while the
+    /// application still reads): a FIN follows the queued data; reading continues (half-close).
+    pub fn shutdown(&mut self, now: Instant, h: ConnHandle) -> Result<(), Error> {
+        let c = self.conn_mut(h)?;
+        match c.state {
+            State::SynSent => {
+                self.with_conn(now, h.index, |c, ctx| c.terminate(ctx, None));
+                self.after_conn(now, h.index);
+                Ok(())
+            }
+            State::SynReceived | State::Established | State::CloseWait => {
+                if !c.fin_queued {
+                    c.fin_queued = true;
+                    self.with_conn(now, h.index, |c, ctx| {
+                        let next = match c.state {
+                            State::CloseWait => State::LastAck,
+                            _ => State::FinWait1,
+                        };
+                        c.set_state(ctx, next);
+                        c.output(ctx);
+                    });
+                    self.after_conn(now, h.index);
+                }
+                Ok(())
+            }
+            State::Closed if c.error.is_none() => Err(Error::NotConnected),
+            _ => Ok(()),
+        }
+    }
+
+    /// Closes the connection and releases the handle (`close()`, RFC 9293 §3.10.4). Queued data
+    /// is still delivered and a FIN follows; if received data was left unread the connection is
+    /// reset instead, as Linux does. The endpoint finishes the close on its own.
+    pub fn close(&mut self, now: Instant, h: ConnHandle) -> Result<(), Error> {
+        let c = self.conn_mut(h)?;
+        let unread = !c.recv_buf.is_empty();
+        let state = c.state;
+        c.orphan = true;
+        if unread && state.is_synchronized() && state != State::TimeWait {
+            self.counters.abort_on_close += 1;
+            self.abort_conn(now, h.index);
+            return Ok(());
+        }
+        match state {
+            State::SynSent | State::Closed => {
+                self.with_conn(now, h.index, |c, ctx| {
+                    if c.state != State::Closed {
+                        c.terminate(ctx, None);
+                    }
+                });
+            }
+            State::SynReceived | State::Established | State::CloseWait => {
+                let c = self.conn_mut(h)?;
+                c.fin_queued = true;
+                self.with_conn(now, h.index, |c, ctx| {
+                    let next = match c.state {
+                        State::CloseWait => State::LastAck,
+                        _ => State::FinWait1,
+                    };
+                    c.set_state(ctx, next);
+                    c.output(ctx);
+                });
+            }
+            State::FinWait2 => {
+                self.with_conn(now, h.index, |c, ctx| {
+                    c.arm_linger(ctx.now, ctx.config.fin_timeout)
+                });
+            }
+            _ => {}
+        }
+        if let Some(c) = self.conns.get_mut(h.index) {
+            c.app_owned = false;
+        }
+        self.after_conn(now, h.index);
+        Ok(())
+    }
+
+    /// Aborts the connection (RFC 9293 §3.10.5): RST to the peer when synchronized, everything
+    /// dropped, and the handle released (`SO_LINGER` with a zero timeout).
+    pub fn abort(&mut self, now: Instant, h: ConnHandle) -> Result<(), Error> {
+        self.conn(h)?;
+        if let Some(c) = self.conns.get_mut(h.index) {
+            c.orphan = true;
+        }
+        self.abort_conn(now, h.index);
+        if let Some(c) = self.conns.get_mut(h.index) {
+            c.app_owned = false;
+        }
+        self.after_conn(now, h.index);
+        Ok(())
+    }
+
+    fn abort_conn(&mut self, now: Instant, index: u32) {
+        self.with_conn(now, index, |c, ctx| {
+            if c.state.is_synchronized() || c.state == State::SynReceived {
+                c.send_rst(ctx);
+            }
+            c.terminate(ctx, Some(Error::ConnectionAborted));
+        });
+        self.after_conn(now, index);
+    }
+
+    // ----- driving -----------------------------------------------------------------------------
+
+    /// The next IP datagram to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.tx.pop_front()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Endpoint::handle_timeout`] must next be called.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// Runs every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut expired = core::mem::take(&mut self.expired);
+        expired.clear();
+        self.timers.expire(now, &mut expired);
+        for key in expired.drain(..) {
+            match key {
+                TimerKey::Conn(i) => {
+                    self.with_conn(now, i, |c, ctx| c.on_timeout(ctx));
+                    self.after_conn(now, i);
+                }
+                TimerKey::HalfOpen(i) => self.half_open_timeout(now, i),
+                TimerKey::TimeWait(i) => {
+                    let due = self.time_wait.get(i).is_some_and(|t| t.deadline <= now);
+                    if due {
+                        self.drop_time_wait(i);
+                    } else if let Some(t) = self.time_wait.get(i) {
+                        let d = t.deadline;
+                        self.timers.schedule(TimerKey::TimeWait(i), d);
+                    }
+                }
+            }
+        }
+        self.expired = expired;
+    }
+
+    /// Handles one arriving IP datagram. Anything malformed or not for us is counted and dropped;
+    /// nothing here panics on any input.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+        let ip = match synack_wire::parse_ip(packet) {
+            Ok(ip) => ip,
+            Err(_) => {
+                self.counters.ip_in_hdr_errors += 1;
+                return;
+            }
+        };
+        let (src, dst) = (ip.ip.src(), ip.ip.dst());
+        if !self.addrs.contains(&dst) {
+            self.counters.ip_in_addr_errors += 1;
+            return;
+        }
+        if ip.protocol != synack_wire::IPPROTO_TCP {
+            self.counters.ip_in_unknown_protos += 1;
+            return;
+        }
+        self.counters.in_segs += 1;
+        let seg = match TcpRepr::parse(ip.payload, src, dst, true) {
+            Ok(seg) => seg,
+            Err(e) => {
+                self.counters.in_errs += 1;
+                if matches!(e, synack_wire::Error::BadChecksum) {
+                    self.counters.in_csum_errors += 1;
+                }
+                return;
+            }
+        };
+        if seg.src_port == 0
+            || seg.dst_port == 0
+            || src.is_multicast()
+            || src.is_unspecified()
+            || is_broadcast(src)
+            || src == dst && seg.src_port == seg.dst_port && seg.flags.syn() && !seg.flags.ack()
+        {
+            // Port 0, multicast, broadcast and LAND-style segments are never answered.
+            self.counters.dropped_segs += 1;
+            return;
+        }
+        let tuple = FourTuple {
+            local: SocketAddr::new(dst, seg.dst_port),
+            remote: SocketAddr::new(src, seg.src_port),
+        };
+        match self.by_tuple.get(&tuple).copied() {
+            Some(Owner::Conn(i)) => {
+                self.with_conn(now, i, |c, ctx| c.on_segment(ctx, &seg));
+                self.after_conn(now, i);
+            }
+            Some(Owner::HalfOpen(i)) => self.half_open_segment(now, i, &seg),
+            Some(Owner::TimeWait(i)) => self.time_wait_segment(now, i, tuple, &seg),
+            None => self.no_connection(now, tuple, &seg, None),
+        }
+    }
+
+    // ----- internals ---------------------------------------------------------------------------
+
+    /// Runs `f` on connection `index` with a context, then reschedules its timer.
+    fn with_conn(&mut self, now: Instant, index: u32, f: impl FnOnce(&mut Connection, &mut Ctx<'_>)) {
+        let generation = self.conns.generation(index);
+        let Some(conn) = self.conns.get_mut(index) else {
+            return;
+        };
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            tx: &mut self.tx,
+            events: &mut self.events,
+            counters: &mut self.counters,
+            handle: ConnHandle { index, generation },
+        };
+        f(conn, &mut ctx);
+        match conn.next_deadline() {
+            Some(d) => self.timers.schedule(TimerKey::Conn(index), d),
+            None => {
+                self.timers.cancel(TimerKey::Conn(index));
+            }
+        }
+    }
+
+    /// Hands a connection that reached TIME-WAIT to a compact entry, and frees a closed
+    /// connection nobody holds.
+    fn after_conn(&mut self, now: Instant, index: u32) {
+        let generation = self.conns.generation(index);
+        let Some(c) = self.conns.get_mut(index) else {
+            return;
+        };
+        if c.state == State::TimeWait {
+            let window = c.select_window(false);
+            let tw = TimeWait {
+                tuple: c.tuple,
+                snd_nxt: c.snd_nxt,
+                rcv_nxt: c.rcv_nxt,
+                window,
+                ts: c.opts.timestamps.then_some((c.ts_recent, c.ts_offset)),
+                deadline: now + self.config.time_wait,
+            };
+            // The application's handle now reads CLOSED; the entry keeps the tuple.
+            c.state = State::Closed;
+            c.rtx_deadline = None;
+            c.delack_deadline = None;
+            c.persist_deadline = None;
+            c.linger_deadline = None;
+            c.send_buf.clear();
+            if c.app_owned {
+                self.events.push_back(Event::Closed {
+                    handle: ConnHandle { index, generation },
+                    error: None,
+                });
+                self.events.push_back(Event::Readable(ConnHandle { index, generation }));
+            }
+            let tuple = tw.tuple;
+            let deadline = tw.deadline;
+            let (j, _) = self.time_wait.insert(tw);
+            self.by_tuple.insert(tuple, Owner::TimeWait(j));
+            self.timers.cancel(TimerKey::Conn(index));
+            self.timers.schedule(TimerKey::TimeWait(j), deadline);
+            self.counters.time_waits += 1;
+        }
+        let Some(c) = self.conns.get(index) else {
+            return;
+        };
+        if c.state == State::Closed {
+            let tuple = c.tuple;
+            if self.by_tuple.get(&tuple) == Some(&Owner::Conn(index)) {
+                self.by_tuple.remove(&tuple);
+            }
+            self.timers.cancel(TimerKey::Conn(index));
+            if !c.app_owned && c.listener.is_none() {
+                self.conns.remove(index);
+            }
+        }
+    }
+
+    fn drop_time_wait(&mut self, index: u32) {
+        if let Some(tw) = self.time_wait.remove(index) {
+            if self.by_tuple.get(&tw.tuple) == Some(&Owner::TimeWait(index)) {
+                self.by_tuple.remove(&tw.tuple);
+            }
+            self.timers.cancel(TimerKey::TimeWait(index));
+            self.events.push_back(Event::StateChanged {
+                tuple: tw.tuple,
+                from: State::TimeWait,
+                to: State::Closed,
+            });
+        }
+    }
+
+    fn time_wait_segment(&mut self, now: Instant, index: u32, tuple: FourTuple, seg: &TcpRepr<'_>) {
+        let Some(tw) = self.time_wait.get_mut(index) else {
+            return;
+        };
+        let action = tw.classify(seg);
+        if let (Some((recent, off)), Some(ts)) = (tw.ts, seg.options.timestamps) {
+            if (ts.tsval.wrapping_sub(recent) as i32) > 0 && SeqNum(seg.seq) <= tw.rcv_nxt {
+                tw.ts = Some((ts.tsval, off));
+            }
+        }
+        let restart = |tw: &mut TimeWait, timers: &mut TimerWheel<TimerKey>, d: Duration| {
+            tw.deadline = now + d;
+            timers.schedule(TimerKey::TimeWait(index), tw.deadline);
+        };
+        match action {
+            TwAction::Drop => self.counters.dropped_segs += 1,
+            TwAction::Restart => restart(tw, &mut self.timers, self.config.time_wait),
+            TwAction::Ack | TwAction::AckAndRestart => {
+                if action == TwAction::AckAndRestart {
+                    restart(tw, &mut self.timers, self.config.time_wait);
+                }
+                let tw = tw.clone();
+                self.send_time_wait_ack(now, &tw);
+            }
+            TwAction::Kill => self.drop_time_wait(index),
+            TwAction::NewSyn => {
+                // Start the new connection's sequence space beyond the old one, as Linux does.
+                let isn = tw.snd_nxt.0.wrapping_add(65535 + 2);
+                self.counters.time_wait_recycled += 1;
+                self.drop_time_wait(index);
+                self.no_connection(now, tuple, seg, Some(isn));
+            }
+        }
+    }
+
+    fn send_time_wait_ack(&mut self, now: Instant, tw: &TimeWait) {
+        let mut options = TcpOptions::default();
+        if let Some((recent, off)) = tw.ts {
+            options.timestamps = Some(Timestamps {
+                tsval: (now.as_millis() as u32).wrapping_add(off),
+                tsecr: recent,
+            });
+        }
+        let tcp = TcpRepr {
+            src_port: tw.tuple.local.port(),
+            dst_port: tw.tuple.remote.port(),
+            seq: tw.snd_nxt.0,
+            ack: tw.rcv_nxt.0,
+            flags: TcpFlags::ACK,
+            window: tw.window,
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        self.emit(&tw.tuple, &tcp);
+    }
+
+    fn emit(&mut self, tuple: &FourTuple, tcp: &TcpRepr<'_>) {
+        if let Ok(bytes) =
+            synack_wire::build_tcp(tuple.local.ip(), tuple.remote.ip(), self.config.ttl, tcp)
+        {
+            self.counters.out_segs += 1;
+            if tcp.flags.rst() {
+                self.counters.out_rsts += 1;
+            }
+            self.tx.push_back(bytes);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for a connection that does not exist gets RST.
+    fn send_reset_for(&mut self, tuple: &FourTuple, seg: &TcpRepr<'_>) {
+        if seg.flags.rst() {
+            return;
+        }
+        let (seq, ack, flags) = if seg.flags.ack() {
+            (seg.ack, 0, TcpFlags::RST)
+        } else {
+            (
+                0,
+                seg.seq.wrapping_add(seg_len(seg)),
+                TcpFlags::RST | TcpFlags::ACK,
+            )
+        };
+        let tcp = TcpRepr {
+            src_port: tuple.local.port(),
+            dst_port: tuple.remote.port(),
+            seq,
+            ack,
+            flags,
+            window: 0,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: &[],
+        };
+        self.emit(tuple, &tcp);
+    }
+
+    fn find_listener(&self, local: &SocketAddr) -> Option<u32> {
+        if let Some(i) = self.listen_map.get(local) {
+            return Some(*i);
+        }
+        let any = match local.ip() {
+            IpAddr::V4(_) => IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(core::net::Ipv6Addr::UNSPECIFIED),
+        };
+        self.listen_map
+            .get(&SocketAddr::new(any, local.port()))
+            .copied()
+    }
+
+    /// A segment no connection owns: a listener's business (RFC 9293 §3.10.7.2) or a RST.
+    fn no_connection(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        seg: &TcpRepr<'_>,
+        isn: Option<u32>,
+    ) {
+        let Some(l) = self.find_listener(&tuple.local) else {
+            self.counters.dropped_segs += 1;
+            self.send_reset_for(&tuple, seg);
+            return;
+        };
+        let f = seg.flags;
+        if f.rst() {
+            self.counters.dropped_segs += 1;
+            return;
+        }
+        if f.ack() {
+            if !f.syn() && self.config.syncookies && self.try_cookie(now, l, tuple, seg) {
+                return;
+            }
+            self.counters.dropped_segs += 1;
+            self.send_reset_for(&tuple, seg);
+            return;
+        }
+        if !f.syn() {
+            self.counters.dropped_segs += 1;
+            return;
+        }
+        let Some(listener) = self.listeners.get_mut(l) else {
+            return;
+        };
+        if listener.accept_queue_full() {
+            // Dropped without RST: the client retransmits and gets in once accept() makes room.
+            self.counters.listen_overflows += 1;
+            self.counters.listen_drops += 1;
+            self.counters.dropped_segs += 1;
+            return;
+        }
+        let opts = crate::conn::negotiate(&self.config, seg);
+        let our_mss = local_mss(&self.config, &tuple);
+        if listener.syn_queue_full(self.config.max_syn_backlog) {
+            if self.config.syncookies {
+                self.send_cookie_synack(now, tuple, seg, opts, our_mss);
+            } else {
+                self.counters.listen_drops += 1;
+                self.counters.dropped_segs += 1;
+            }
+            return;
+        }
+        listener.syn_queue += 1;
+        let iss = isn.unwrap_or_else(|| self.isn.isn(&tuple, now));
+        let window = synack_window(&self.config, our_mss, opts.timestamps);
+        let entry = HalfOpen {
+            tuple,
+            listener: l,
+            iss: SeqNum(iss),
+            irs: SeqNum(seg.seq),
+            opts,
+            our_mss,
+            window,
+            ts_recent: seg.options.timestamps.map_or(0, |t| t.tsval),
+            ts_offset: self.isn.ts_offset(&tuple),
+            retries: 0,
+            first_sent: now,
+            deadline: now + self.config.initial_rto,
+            acked: false,
+        };
+        let deadline = entry.deadline;
+        let (i, _) = self.half_open.insert(entry);
+        self.by_tuple.insert(tuple, Owner::HalfOpen(i));
+        self.timers.schedule(TimerKey::HalfOpen(i), deadline);
+        self.counters.passive_opens += 1;
+        self.events.push_back(Event::StateChanged {
+            tuple,
+            from: State::Listen,
+            to: State::SynReceived,
+        });
+        self.send_synack(now, i);
+    }
+
+    fn synack_repr(&self, now: Instant, h: &HalfOpen) -> TcpRepr<'static> {
+        let mut options = TcpOptions {
+            mss: Some(h.our_mss),
+            sack_permitted: h.opts.sack,
+            ..TcpOptions::default()
+        };
+        if h.opts.rcv_wscale > 0 || (self.config.window_scaling && h.opts.snd_wscale > 0) {
+            options.window_scale = Some(h.opts.rcv_wscale);
+        }
+        if h.opts.timestamps {
+            options.timestamps = Some(Timestamps {
+                tsval: (now.as_millis() as u32).wrapping_add(h.ts_offset),
+                tsecr: h.ts_recent,
+            });
+        }
+        TcpRepr {
+            src_port: h.tuple.local.port(),
+            dst_port: h.tuple.remote.port(),
+            seq: h.iss.0,
+            ack: (h.irs + 1).0,
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window: h.window,
+            urgent: 0,
+            options,
+            payload: &[],
+        }
+    }
+
+    fn send_synack(&mut self, now: Instant, i: u32) {
+        let Some(h) = self.half_open.get(i) else {
+            return;
+        };
+        let tuple = h.tuple;
+        let tcp = self.synack_repr(now, h);
+        self.emit(&tuple, &tcp);
+    }
+
+    fn drop_half_open(&mut self, i: u32, report: bool) {
+        if let Some(h) = self.half_open.remove(i) {
+            if self.by_tuple.get(&h.tuple) == Some(&Owner::HalfOpen(i)) {
+                self.by_tuple.remove(&h.tuple);
+            }
+            self.timers.cancel(TimerKey::HalfOpen(i));
+            if let Some(l) = self.listeners.get_mut(h.listener) {
+                l.syn_queue = l.syn_queue.saturating_sub(1);
+            }
+            if report {
+                self.events.push_back(Event::StateChanged {
+                    tuple: h.tuple,
+                    from: State::SynReceived,
+                    to: State::Closed,
+                });
+            }
+        }
+    }
+
+    /// SYN+ACK retransmission (RFC 6298 §5 backoff: 1, 2, 4, 8, 16 s), then the entry is dropped.
+    fn half_open_timeout(&mut self, now: Instant, i: u32) {
+        let limit = self.config.synack_retries;
+        let initial = self.config.initial_rto;
+        let max_rto = self.config.max_rto;
+        let Some(h) = self.half_open.get_mut(i) else {
+            return;
+        };
+        if h.deadline > now {
+            let d = h.deadline;
+            self.timers.schedule(TimerKey::HalfOpen(i), d);
+            return;
+        }
+        if h.retries >= limit {
+            self.counters.synack_timeouts += 1;
+            self.counters.attempt_fails += 1;
+            self.drop_half_open(i, true);
+            return;
+        }
+        h.retries += 1;
+        let timeout = initial.saturating_mul(1 << h.retries.min(20)).min(max_rto);
+        h.deadline = now + timeout;
+        let d = h.deadline;
+        self.timers.schedule(TimerKey::HalfOpen(i), d);
+        self.counters.retrans_segs += 1;
+        self.send_synack(now, i);
+        self.counters.out_segs -= 1;
+    }
+
+    /// A segment for a half-open entry (Linux `tcp_check_req`, RFC 9293 §3.10.7.4 SYN-RECEIVED).
+    fn half_open_segment(&mut self, now: Instant, i: u32, seg: &TcpRepr<'_>) {
+        let Some(h) = self.half_open.get(i) else {
+            return;
+        };
+        let f = seg.flags;
+        let seq = SeqNum(seg.seq);
+        let rcv_nxt = h.irs + 1;
+        let window = u32::from(h.window);
+        if f.rst() {
+            if seq == rcv_nxt {
+                // The peer did not want this connection (e.g. an old duplicate SYN): forget it.
+                self.drop_half_open(i, true);
+            } else {
+                self.counters.rst_ignored += 1;
+                self.counters.dropped_segs += 1;
+            }
+            return;
+        }
+        if f.syn() {
+            // The SYN again (our SYN+ACK was lost or is late): answer it again. A SYN with another
+            // sequence number gets the same SYN+ACK, whose ACK field lets the peer detect the
+            // mismatch and reset this entry.
+            self.counters.retrans_segs += 1;
+            self.send_synack(now, i);
+            self.counters.out_segs -= 1;
+            return;
+        }
+        if !f.ack() {
+            self.counters.dropped_segs += 1;
+            return;
+        }
+        if SeqNum(seg.ack) != h.iss + 1 {
+            self.counters.dropped_segs += 1;
+            self.send_reset_for(&h.tuple.clone(), seg);
+            return;
+        }
+        let in_window = seq == rcv_nxt || seq.in_range(rcv_nxt, rcv_nxt + window.max(1));
+        if !in_window {
+            self.counters.out_of_window += 1;
+            self.counters.dropped_segs += 1;
+            self.send_synack(now, i);
+            return;
+        }
+        let l = h.listener;
+        let full = self.listeners.get(l).is_none_or(|l| l.accept_queue_full());
+        if full {
+            // Linux (tcp_abort_on_overflow = 0): drop the ACK, keep the entry; the SYN+ACK
+            // retransmission makes the peer ACK again later.
+            self.counters.listen_overflows += 1;
+            self.counters.dropped_segs += 1;
+            if let Some(h) = self.half_open.get_mut(i) {
+                h.acked = true;
+            }
+            return;
+        }
+        let Some(h) = self.half_open.get(i).cloned() else {
+            return;
+        };
+        self.drop_half_open(i, false);
+        self.promote(now, l, &h, seg, State::SynReceived);
+    }
+
+    /// Creates the full connection of a completed passive open and queues it for accept().
+    fn promote(&mut self, now: Instant, l: u32, h: &HalfOpen, seg: &TcpRepr<'_>, from: State) {
+        let mut conn = Connection::new(&self.config, h.tuple, h.iss.0, h.ts_offset, now);
+        conn.our_mss = h.our_mss;
+        conn.apply_negotiated(&self.config, h.opts);
+        conn.irs = h.irs;
+        conn.rcv_nxt = h.irs + 1;
+        conn.rcv_adv = conn.rcv_nxt + u32::from(h.window);
+        conn.snd_una = h.iss + 1;
+        conn.snd_nxt = h.iss + 1;
+        conn.snd_max = h.iss + 1;
+        conn.send_seq = h.iss + 1;
+        conn.syn_acked = true;
+        conn.ts_recent = h.ts_recent;
+        conn.snd_wnd = u32::from(seg.window) << h.opts.snd_wscale;
+        conn.max_snd_wnd = conn.snd_wnd;
+        conn.snd_wl1 = SeqNum(seg.seq);
+        conn.snd_wl2 = SeqNum(seg.ack);
+        conn.state = State::Established;
+        conn.listener = Some(l);
+        if h.retries == 0 {
+            conn.rtt.sample(now - h.first_sent);
+        } else {
+            conn.syn_retransmitted = true;
+            conn.rtt.set_base_rto(Duration::from_secs(3));
+        }
+        let tuple = h.tuple;
+        let (index, generation) = self.conns.insert(conn);
+        self.by_tuple.insert(tuple, Owner::Conn(index));
+        self.events.push_back(Event::StateChanged {
+            tuple,
+            from,
+            to: State::Established,
+        });
+        if let Some(listener) = self.listeners.get_mut(l) {
+            listener.accept_queue.push_back((index, generation));
+            let lg = self.listeners.generation(l);
+            self.events.push_back(Event::Acceptable(ListenerHandle {
+                index: l,
+                generation: lg,
+            }));
+        }
+        // The third segment may carry data and even a FIN (RFC 9293 §3.10.7.4).
+        if !seg.payload.is_empty() || seg.flags.fin() {
+            self.with_conn(now, index, |c, ctx| c.on_segment(ctx, seg));
+        }
+        self.after_conn(now, index);
+    }
+
+    fn send_cookie_synack(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        seg: &TcpRepr<'_>,
+        mut opts: Negotiated,
+        our_mss: u16,
+    ) {
+        let (iss, mss) = self
+            .cookies
+            .encode(&tuple, seg.seq, opts.peer_mss.min(our_mss), now);
+        opts.peer_mss = mss;
+        let ts_offset = self.isn.ts_offset(&tuple);
+        let mut h = HalfOpen {
+            tuple,
+            listener: 0,
+            iss: SeqNum(iss),
+            irs: SeqNum(seg.seq),
+            opts,
+            our_mss,
+            window: synack_window(&self.config, our_mss, opts.timestamps),
+            ts_recent: seg.options.timestamps.map_or(0, |t| t.tsval),
+            ts_offset,
+            retries: 0,
+            first_sent: now,
+            deadline: now,
+            acked: false,
+        };
+        if !opts.timestamps {
+            // Without timestamps the cookie cannot carry window scaling or SACK (Linux does the same).
+            h.opts.sack = false;
+            h.opts.snd_wscale = 0;
+            h.opts.rcv_wscale = 0;
+        }
+        let mut tcp = self.synack_repr(now, &h);
+        if let Some(ts) = tcp.options.timestamps.as_mut() {
+            let wscale = h.opts.snd_wscale;
+            let ws = (self.config.window_scaling && seg.options.window_scale.is_some()).then_some(wscale);
+            ts.tsval = SynCookies::encode_ts_options(ts.tsval, ws, h.opts.sack);
+        }
+        self.counters.syncookies_sent += 1;
+        self.emit(&tuple, &tcp);
+    }
+
+    /// The third segment of a handshake answered with a SYN cookie.
+    fn try_cookie(&mut self, now: Instant, l: u32, tuple: FourTuple, seg: &TcpRepr<'_>) -> bool {
+        if seg.flags.rst() || seg.flags.syn() {
+            return false;
+        }
+        let peer_isn = seg.seq.wrapping_sub(1);
+        let cookie = seg.ack.wrapping_sub(1);
+        let Some(mss) = self.cookies.decode(&tuple, peer_isn, cookie, now) else {
+            self.counters.syncookies_failed += 1;
+            return false;
+        };
+        if self.listeners.get(l).is_none_or(|l| l.accept_queue_full()) {
+            self.counters.listen_overflows += 1;
+            return true;
+        }
+        self.counters.syncookies_recv += 1;
+        let our_mss = local_mss(&self.config, &tuple);
+        let mut opts = Negotiated {
+            peer_mss: mss,
+            ..Negotiated::default()
+        };
+        let mut ts_recent = 0;
+        if let Some(ts) = seg.options.timestamps.filter(|_| self.config.timestamps) {
+            let (wscale, sack) = SynCookies::decode_ts_options(ts.tsecr);
+            opts.timestamps = true;
+            opts.sack = sack && self.config.sack;
+            if let Some(ws) = wscale.filter(|_| self.config.window_scaling) {
+                opts.snd_wscale = ws.min(14);
+                opts.rcv_wscale = self.config.window_scale_shift();
+            }
+            ts_recent = ts.tsval;
+        }
+        let h = HalfOpen {
+            tuple,
+            listener: l,
+            iss: SeqNum(cookie),
+            irs: SeqNum(peer_isn),
+            opts,
+            our_mss,
+            window: synack_window(&self.config, our_mss, opts.timestamps),
+            ts_recent,
+            ts_offset: self.isn.ts_offset(&tuple),
+            retries: 1,
+            first_sent: now,
+            deadline: now,
+            acked: true,
+        };
+        self.promote(now, l, &h, seg, State::Listen);
+        true
+    }
+}
+
+/// The window field of our SYN+ACK: the initial receive buffer capped at 65535, rounded down to a
+/// multiple of the segment payload size as Linux does (65160 for MSS 1460 with timestamps).
+fn synack_window(config: &Config, our_mss: u16, timestamps: bool) -> u16 {
+    let payload = u32::from(our_mss) - if timestamps { 12 } else { 0 };
+    let w = (config.recv_buffer as u32).min(65535);
+    let rounded = w / payload.max(1) * payload.max(1);
+    (if rounded == 0 { w } else { rounded }) as u16
+}
+
+fn is_broadcast(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
+}

@@ -1,0 +1,60 @@
+//! `synack-proto`: the sans-IO TCP engine of synack.
+//!
+//! An [`Endpoint`] is one host's TCP: it takes IP datagrams and the current time, and gives back
+//! datagrams to send, events, and the time it next needs to be woken. It performs no I/O, reads no
+//! clock, spawns nothing: the same inputs give the same outputs, which is what makes the simulator,
+//! packetdrill scripts and fuzzing possible.
+//!
+//! RFCs implemented (each module names its sections): RFC 9293 (TCP, all eleven states of
+//! §3.3.2 and the event processing of §3.10), RFC 6298 (retransmission timer), RFC 6528 (ISNs),
+//! RFC 6056 (ephemeral ports), RFC 7323 (window scale, timestamps), RFC 2018 (SACK blocks sent),
+//! RFC 5961 (RST and SYN hardening), RFC 5681 / RFC 6582 (congestion control, basic form),
+//! RFC 1122 §4.2.2.13 (half-close).
+//!
+//! ```
+//! use synack_proto::{Config, Endpoint, Instant};
+//! let mut client = Endpoint::new(Config::default(), 1);
+//! client.add_address("10.0.0.1".parse().unwrap());
+//! let conn = client
+//!     .connect(Instant::ZERO, "10.0.0.2:80".parse().unwrap(), None)
+//!     .unwrap();
+//! let syn = client.poll_transmit().expect("a SYN");
+//! assert_eq!(syn[0] >> 4, 4); // an IPv4 datagram
+//! assert_eq!(client.state(conn).unwrap(), synack_proto::State::SynSent);
+//! ```
+#![cfg_attr(not(feature = "std"), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod config;
+mod conn;
+pub mod counters;
+pub mod endpoint;
+pub mod error;
+pub mod event;
+pub mod isn;
+mod listener;
+pub mod ports;
+pub mod reassembly;
+pub mod rng;
+pub mod rtt;
+pub mod seq;
+mod slab;
+pub mod state;
+pub mod syncookie;
+pub mod time;
+mod time_wait;
+pub mod timer_wheel;
+pub mod tuple;
+
+pub use config::Config;
+pub use counters::Counters;
+pub use endpoint::{ConnInfo, Endpoint, Resources};
+pub use error::Error;
+pub use event::{ConnHandle, Event, ListenerHandle};
+pub use seq::SeqNum;
+pub use state::State;
+pub use time::{Duration, Instant};
+pub use tuple::FourTuple;

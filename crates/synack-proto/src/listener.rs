@@ -1,0 +1,58 @@
+//! Passive open: listening sockets with a bounded SYN queue of compact half-open entries and an
+//! accept queue bounded by `listen(backlog)` (RFC 9293 §3.10.7.2 LISTEN STATE, §3.5; Linux
+//! `inet_connection_sock.c` and `tcp_minisocks.c` `tcp_check_req`).
+
+use alloc::collections::VecDeque;
+use core::net::SocketAddr;
+
+use crate::conn::Negotiated;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+use crate::tuple::FourTuple;
+
+/// A listening socket.
+pub(crate) struct Listener {
+    pub local: SocketAddr,
+    /// Most connections the accept queue holds.
+    pub backlog: u32,
+    /// Established connections waiting for accept(): (connection index, generation).
+    pub accept_queue: VecDeque<(u32, u32)>,
+    /// Half-open entries of this listener (the SYN queue length).
+    pub syn_queue: u32,
+}
+
+impl Listener {
+    /// True when the accept queue cannot take another connection.
+    pub fn accept_queue_full(&self) -> bool {
+        self.accept_queue.len() >= self.backlog as usize
+    }
+
+    /// True when the SYN queue cannot take another entry.
+    pub fn syn_queue_full(&self, max_syn_backlog: u32) -> bool {
+        self.syn_queue >= self.backlog.min(max_syn_backlog).max(1)
+    }
+}
+
+/// A half-open connection in SYN-RECEIVED: what a listener keeps between the SYN and the third
+/// segment (Linux's `request_sock`, about a tenth of a full connection).
+#[derive(Clone, Debug)]
+pub(crate) struct HalfOpen {
+    pub tuple: FourTuple,
+    pub listener: u32,
+    pub iss: SeqNum,
+    pub irs: SeqNum,
+    pub opts: Negotiated,
+    pub our_mss: u16,
+    /// The window field of our SYN+ACK.
+    pub window: u16,
+    pub ts_recent: u32,
+    pub ts_offset: u32,
+    /// SYN+ACK retransmissions so far.
+    pub retries: u8,
+    /// When the first SYN+ACK went out.
+    pub first_sent: Instant,
+    /// When the next SYN+ACK retransmission (or the drop) is due.
+    pub deadline: Instant,
+    /// The third segment arrived while the accept queue was full (Linux `acked`).
+    pub acked: bool,
+}

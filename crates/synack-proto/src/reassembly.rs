@@ -1,0 +1,223 @@
+//! Out-of-order data held until the hole before it fills (RFC 9293 §3.10.7.4 "seventh, process the
+//! segment text": segments beyond RCV.NXT are kept and delivered in order).
+//!
+//! Data is keyed by its 64-bit stream offset (bytes since the peer's ISN + 1), so wrap-around of
+//! 32-bit sequence numbers does not matter here. Any number of holes is allowed; the caller bounds
+//! memory by only inserting data that lies within the receive window. Stored ranges never overlap
+//! and adjacent ranges are merged.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+/// The out-of-order queue of one connection.
+#[derive(Debug, Default)]
+pub struct Reassembly {
+    ranges: BTreeMap<u64, Vec<u8>>,
+    bytes: usize,
+    /// The range touched by the latest insert (RFC 2018 §4: the first SACK block reports it).
+    latest: Option<(u64, u64)>,
+}
+
+/// What an insert did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inserted {
+    /// Bytes that were not held before.
+    pub new_bytes: usize,
+}
+
+impl Reassembly {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// Number of separate ranges held.
+    pub fn range_count(&self) -> usize {
+        self.ranges.len()
+    }
+
+    /// Adds `data` at stream offset `offset`, keeping only bytes not already held.
+    pub fn insert(&mut self, offset: u64, data: &[u8]) -> Inserted {
+        if data.is_empty() {
+            return Inserted { new_bytes: 0 };
+        }
+        let mut start = offset;
+        let mut end = offset + data.len() as u64;
+        // Collect every range that overlaps or touches [start, end) and merge them into one.
+        let mut merged_start = start;
+        let mut merged_end = end;
+        let first = self
+            .ranges
+            .range(..=start)
+            .next_back()
+            .filter(|(k, v)| **k + v.len() as u64 >= start)
+            .map(|(k, _)| *k);
+        let mut keys: Vec<u64> = Vec::new();
+        if let Some(k) = first {
+            keys.push(k);
+        }
+        keys.extend(
+            self.ranges
+                .range(start..=end)
+                .map(|(k, _)| *k)
+                .filter(|k| Some(*k) != first),
+        );
+        let before = self.bytes;
+        let mut buf: Vec<u8> = Vec::new();
+        if keys.is_empty() {
+            buf.extend_from_slice(data);
+        } else {
+            for k in &keys {
+                if let Some(v) = self.ranges.get(k) {
+                    merged_start = merged_start.min(*k);
+                    merged_end = merged_end.max(*k + v.len() as u64);
+                }
+            }
+            buf.resize((merged_end - merged_start) as usize, 0);
+            // New data first, then the held ranges over it (held bytes win; they are identical in a
+            // correct peer and keeping the first copy is what RFC 9293 suggests).
+            let at = (offset - merged_start) as usize;
+            buf[at..at + data.len()].copy_from_slice(data);
+            for k in &keys {
+                if let Some(v) = self.ranges.remove(k) {
+                    self.bytes -= v.len();
+                    let at = (*k - merged_start) as usize;
+                    buf[at..at + v.len()].copy_from_slice(&v);
+                }
+            }
+            start = merged_start;
+            end = merged_end;
+        }
+        self.bytes += buf.len();
+        self.ranges.insert(start, buf);
+        self.latest = Some((offset, offset + data.len() as u64));
+        let _ = end;
+        Inserted {
+            new_bytes: self.bytes.saturating_sub(before),
+        }
+    }
+
+    /// Removes and returns the data that starts at or before `next` (the reader's position), from
+    /// `next` on. Ranges wholly below `next` are discarded.
+    pub fn pop_at(&mut self, next: u64) -> Option<Vec<u8>> {
+        loop {
+            let (&k, v) = self.ranges.iter().next()?;
+            if k > next {
+                return None;
+            }
+            let len = v.len() as u64;
+            let data = self.ranges.remove(&k)?;
+            self.bytes -= data.len();
+            if k + len <= next {
+                continue;
+            }
+            let skip = (next - k) as usize;
+            return Some(if skip == 0 {
+                data
+            } else {
+                data[skip..].to_vec()
+            });
+        }
+    }
+
+    /// Held ranges `[start, end)` in ascending order.
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.ranges.iter().map(|(k, v)| (*k, *k + v.len() as u64))
+    }
+
+    /// Up to `max` ranges for SACK blocks: the one holding the most recently received data first
+    /// (RFC 2018 §4), then the others from the highest down.
+    pub fn sack_ranges(&self, max: usize) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        if max == 0 {
+            return out;
+        }
+        let latest = self.latest.and_then(|(s, e)| {
+            self.ranges()
+                .find(|(a, b)| *a <= s && e <= *b)
+                .or_else(|| self.ranges().find(|(a, b)| *a < e && s < *b))
+        });
+        if let Some(r) = latest {
+            out.push(r);
+        }
+        for r in self.ranges().collect::<Vec<_>>().into_iter().rev() {
+            if out.len() >= max {
+                break;
+            }
+            if Some(r) != latest {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    /// Drops everything.
+    pub fn clear(&mut self) {
+        self.ranges.clear();
+        self.bytes = 0;
+        self.latest = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn holes_fill_in_order() {
+        let mut r = Reassembly::new();
+        assert_eq!(r.insert(10, b"klm").new_bytes, 3);
+        assert_eq!(r.insert(20, b"uv").new_bytes, 2);
+        assert_eq!(r.range_count(), 2);
+        assert_eq!(r.pop_at(0), None);
+        assert_eq!(r.insert(5, b"fghijklmno").new_bytes, 7);
+        assert_eq!(r.range_count(), 2);
+        assert_eq!(r.pop_at(5).as_deref(), Some(&b"fghijklmno"[..]));
+        assert_eq!(r.insert(15, b"pqrst").new_bytes, 5);
+        assert_eq!(r.pop_at(15).as_deref(), Some(&b"pqrstuv"[..]));
+        assert!(r.is_empty());
+        assert_eq!(r.bytes(), 0);
+    }
+
+    #[test]
+    fn duplicates_add_nothing_and_latest_is_first_sack() {
+        let mut r = Reassembly::new();
+        r.insert(100, b"aaaa");
+        r.insert(200, b"bbbb");
+        assert_eq!(r.insert(200, b"bb").new_bytes, 0);
+        assert_eq!(r.sack_ranges(4), alloc::vec![(200, 204), (100, 104)]);
+        r.insert(100, b"a");
+        assert_eq!(r.sack_ranges(4), alloc::vec![(100, 104), (200, 204)]);
+    }
+
+    proptest! {
+        #[test]
+        fn any_arrival_order_reassembles(len in 1usize..400, cuts in proptest::collection::vec((0usize..400, 1usize..60), 1..40)) {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut r = Reassembly::new();
+            let mut have = alloc::vec![false; len];
+            for (s, l) in cuts {
+                let s = s % len;
+                let e = (s + l).min(len);
+                r.insert(s as u64, &data[s..e]);
+                for h in &mut have[s..e] { *h = true; }
+            }
+            r.insert(0, &data);
+            let got = r.pop_at(0).unwrap();
+            prop_assert_eq!(got, data);
+            prop_assert!(r.is_empty());
+            prop_assert_eq!(r.bytes(), 0);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! TIME-WAIT as a compact entry instead of a whole connection (RFC 9293 §3.10.7.4 TIME-WAIT
+//! STATE; Linux `tcp_minisocks.c`, `tcp_timewait_state_process`).
+//!
+//! The entry remembers only what it needs to answer a retransmitted FIN with the final ACK again
+//! and restart its 2 MSL timer, to refuse old duplicates, and to accept a new SYN for the same
+//! 4-tuple when that SYN is safely beyond the old connection (RFC 9293 §3.10.7.4, RFC 6191 with
+//! timestamps).
+
+use crate::seq::SeqNum;
+use crate::time::Instant;
+use crate::tuple::FourTuple;
+
+/// One connection in TIME-WAIT.
+#[derive(Clone, Debug)]
+pub(crate) struct TimeWait {
+    pub tuple: FourTuple,
+    /// Our next sequence number (just past our FIN).
+    pub snd_nxt: SeqNum,
+    /// The peer's next sequence number (just past its FIN).
+    pub rcv_nxt: SeqNum,
+    /// Window field to put in our ACKs.
+    pub window: u16,
+    /// Timestamps in use: (TS.Recent, our clock offset).
+    pub ts: Option<(u32, u32)>,
+    /// When the entry ends.
+    pub deadline: Instant,
+}
+
+/// What to do with a segment that reached a TIME-WAIT entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TwAction {
+    /// Nothing (dropped).
+    Drop,
+    /// Send the final ACK again and restart the 2 MSL timer.
+    AckAndRestart,
+    /// Send the final ACK again; the timer keeps running.
+    Ack,
+    /// Restart the timer only.
+    Restart,
+    /// The entry ends now (an in-window RST, as Linux with `tcp_rfc1337` = 0).
+    Kill,
+    /// A new SYN that is safely beyond the old connection: end the entry and let the listener take
+    /// it, with an initial sequence number past the old one.
+    NewSyn,
+}
+
+impl TimeWait {
+    /// Decides how to answer a segment (after Linux's `tcp_timewait_state_process`).
+    pub fn classify(&self, seg: &synack_wire::TcpRepr<'_>) -> TwAction {
+        let f = seg.flags;
+        let seq = SeqNum(seg.seq);
+        let seg_len = seg.payload.len() as u32 + u32::from(f.syn()) + u32::from(f.fin());
+        let tsval = seg.options.timestamps.map(|t| t.tsval);
+        // PAWS (RFC 7323 §5): a timestamp older than TS.Recent marks an old duplicate.
+        let paws_reject = match (self.ts, tsval) {
+            (Some((recent, _)), Some(v)) => (v.wrapping_sub(recent) as i32) < 0,
+            _ => false,
+        };
+        if !paws_reject && seq == self.rcv_nxt && (seg_len == 0 || f.rst()) {
+            // In-window: a bare ACK or a RST.
+            return if f.rst() {
+                TwAction::Kill
+            } else {
+                TwAction::Restart
+            };
+        }
+        if f.syn() && !f.rst() && !f.ack() && !paws_reject {
+            let newer_ts = match (self.ts, tsval) {
+                (Some((recent, _)), Some(v)) => (v.wrapping_sub(recent) as i32) > 0,
+                _ => false,
+            };
+            if seq > self.rcv_nxt || newer_ts {
+                return TwAction::NewSyn;
+            }
+        }
+        if f.rst() {
+            return TwAction::Drop;
+        }
+        if paws_reject || f.ack() {
+            TwAction::AckAndRestart
+        } else {
+            TwAction::Ack
+        }
+    }
+}

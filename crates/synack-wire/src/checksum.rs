@@ -1,0 +1,282 @@
+//! The Internet checksum.
+//!
+//! - RFC 1071 (§1-§2): the 16-bit ones'-complement of the ones'-complement sum of the data taken as
+//!   big-endian 16-bit words, an odd trailing byte padded with a zero byte.  The sum is independent
+//!   of byte order and can be computed in pieces and combined (RFC 1071 §2 (A)-(C)), which is what
+//!   [`Checksum`] does.
+//! - RFC 1624 (§3): incremental update of a checksum after one field changes
+//!   ([`update_u16`], [`update_u32`]).
+//! - RFC 9293 §3.1: the IPv4 pseudo-header that the TCP checksum covers (source, destination,
+//!   zero, protocol, TCP length) — [`pseudo_header_ipv4`].
+//! - RFC 8200 §8.1: the IPv6 pseudo-header (source, destination, 32-bit upper-layer length, three
+//!   zero bytes, next header) used by TCP and ICMPv6 — [`pseudo_header_ipv6`].
+//!
+//! A received packet verifies when the checksum over everything it covers, checksum field
+//! included, [`finish`](Checksum::finish)es to zero.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::Error;
+
+/// Folds a wide ones'-complement accumulator to 16 bits with end-around carry (RFC 1071 §4.1).
+pub const fn fold(mut sum: u64) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// The folded ones'-complement sum of `data` as if it started at an even offset.
+fn sum_even(data: &[u8]) -> u16 {
+    let mut acc: u64 = 0;
+    let mut words = data.chunks_exact(4);
+    // Adding 32-bit big-endian words into a 64-bit accumulator is the same sum modulo 0xffff as
+    // adding the 16-bit halves (2^16 ≡ 1), and it cannot overflow below 2^32 words.
+    for w in &mut words {
+        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    }
+    match *words.remainder() {
+        [a, b, c] => acc += u64::from(u16::from_be_bytes([a, b])) + (u64::from(c) << 8),
+        [a, b] => acc += u64::from(u16::from_be_bytes([a, b])),
+        [a] => acc += u64::from(a) << 8,
+        _ => {}
+    }
+    fold(acc)
+}
+
+/// A running Internet checksum over a byte stream fed in pieces of any length.
+///
+/// Pieces are concatenated: feeding `[1, 2, 3]` then `[4]` gives the same result as feeding
+/// `[1, 2, 3, 4]` (odd-length pieces are handled with the byte-swap rule of RFC 1071 §2 (B)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Checksum {
+    /// Folded ones'-complement sum so far.
+    sum: u16,
+    /// True when an odd number of bytes has been added.
+    odd: bool,
+}
+
+impl Checksum {
+    /// An empty sum.
+    pub const fn new() -> Self {
+        Self { sum: 0, odd: false }
+    }
+
+    /// Adds `data`, which follows whatever was added before.
+    pub fn add_bytes(&mut self, data: &[u8]) -> &mut Self {
+        let mut s = sum_even(data);
+        if self.odd {
+            s = s.swap_bytes();
+        }
+        self.sum = fold(u64::from(self.sum) + u64::from(s));
+        if data.len() % 2 == 1 {
+            self.odd = !self.odd;
+        }
+        self
+    }
+
+    /// Adds a 16-bit value in network byte order (the same as adding its two big-endian bytes).
+    pub fn add_u16(&mut self, value: u16) -> &mut Self {
+        self.add_bytes(&value.to_be_bytes())
+    }
+
+    /// Adds a 32-bit value in network byte order (the same as adding its four big-endian bytes).
+    pub fn add_u32(&mut self, value: u32) -> &mut Self {
+        self.add_bytes(&value.to_be_bytes())
+    }
+
+    /// The folded ones'-complement sum, not complemented.
+    pub const fn sum(&self) -> u16 {
+        self.sum
+    }
+
+    /// The checksum to put in a header: the ones'-complement of the sum.  When the sum covers a
+    /// received packet including its checksum field, zero means the packet verifies.
+    pub const fn finish(&self) -> u16 {
+        !self.sum
+    }
+}
+
+/// The Internet checksum of `data` (RFC 1071): what goes into a header whose checksum field was
+/// zero while summing.
+pub fn checksum(data: &[u8]) -> u16 {
+    !sum_even(data)
+}
+
+/// True when `data` (checksum field included) sums to all ones, i.e. the checksum verifies.
+pub fn verify(data: &[u8]) -> bool {
+    sum_even(data) == 0xffff
+}
+
+/// Updates `checksum` after a 16-bit field changed from `old` to `new` (RFC 1624 §3, eqn. 3:
+/// `HC' = ~(~HC + ~m + m')`).
+pub const fn update_u16(checksum: u16, old: u16, new: u16) -> u16 {
+    !fold(!checksum as u64 + !old as u64 + new as u64)
+}
+
+/// Updates `checksum` after a 32-bit field (for example an IPv4 address or a sequence number)
+/// changed from `old` to `new` (RFC 1624 §3 applied to both halves).
+pub const fn update_u32(checksum: u16, old: u32, new: u32) -> u16 {
+    let c = update_u16(checksum, (old >> 16) as u16, (new >> 16) as u16);
+    update_u16(c, old as u16, new as u16)
+}
+
+/// The sum of the IPv4 pseudo-header (RFC 9293 §3.1): source, destination, a zero byte, the
+/// protocol and the upper-layer length.
+pub fn pseudo_header_ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> Checksum {
+    let mut c = Checksum::new();
+    c.add_bytes(&src.octets())
+        .add_bytes(&dst.octets())
+        .add_bytes(&[0, protocol])
+        .add_u16(length);
+    c
+}
+
+/// The sum of the IPv6 pseudo-header (RFC 8200 §8.1): source, destination, the 32-bit
+/// upper-layer packet length, three zero bytes and the next header value.
+pub fn pseudo_header_ipv6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, length: u32) -> Checksum {
+    let mut c = Checksum::new();
+    c.add_bytes(&src.octets())
+        .add_bytes(&dst.octets())
+        .add_u32(length)
+        .add_bytes(&[0, 0, 0, next_header]);
+    c
+}
+
+/// The pseudo-header sum for either family.
+///
+/// # Errors
+/// [`Error::AddressFamilyMismatch`] when `src` and `dst` are of different families;
+/// [`Error::TooLarge`] when `length` does not fit the family's length field (16 bits for IPv4,
+/// 32 bits for IPv6).
+pub fn pseudo_header(
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    length: usize,
+) -> Result<Checksum, Error> {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let len = u16::try_from(length).map_err(|_| Error::TooLarge)?;
+            Ok(pseudo_header_ipv4(s, d, protocol, len))
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let len = u32::try_from(length).map_err(|_| Error::TooLarge)?;
+            Ok(pseudo_header_ipv6(s, d, protocol, len))
+        }
+        _ => Err(Error::AddressFamilyMismatch),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A straightforward reference: 16-bit words, one at a time.
+    fn reference(data: &[u8]) -> u16 {
+        let mut acc: u32 = 0;
+        let mut i = 0;
+        while i < data.len() {
+            let hi = u32::from(data[i]) << 8;
+            let lo = data.get(i + 1).copied().map_or(0, u32::from);
+            acc += hi | lo;
+            acc = (acc & 0xffff) + (acc >> 16);
+            i += 2;
+        }
+        !(acc as u16)
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3: the bytes 00 01 f2 03 f4 f5 f6 f7 sum to 0xddf2.
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        let mut c = Checksum::new();
+        c.add_bytes(&data);
+        assert_eq!(c.sum(), 0xddf2);
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    #[test]
+    fn ipv4_header_example() {
+        // A well-known IPv4 header whose checksum is 0xb861.
+        let mut hdr = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&hdr), 0xb861);
+        hdr[10] = 0xb8;
+        hdr[11] = 0x61;
+        assert!(verify(&hdr));
+        hdr[0] ^= 1;
+        assert!(!verify(&hdr));
+    }
+
+    #[test]
+    fn matches_reference_and_pieces() {
+        let data: alloc::vec::Vec<u8> = (0u32..257).map(|i| (i * 37 + 11) as u8).collect();
+        for len in 0..data.len() {
+            let d = &data[..len];
+            assert_eq!(checksum(d), reference(d), "len {len}");
+            for split in 0..=len {
+                let mut c = Checksum::new();
+                c.add_bytes(&d[..split]).add_bytes(&d[split..]);
+                assert_eq!(c.finish(), reference(d), "len {len} split {split}");
+            }
+        }
+    }
+
+    #[test]
+    fn three_odd_pieces() {
+        let d = [1u8, 2, 3, 4, 5, 6, 7, 8, 9];
+        let mut c = Checksum::new();
+        c.add_bytes(&d[..3]).add_bytes(&d[3..4]).add_bytes(&d[4..]);
+        assert_eq!(c.finish(), reference(&d));
+    }
+
+    #[test]
+    fn incremental_update_matches_recompute() {
+        let mut data = [0x12u8, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x11, 0x22];
+        let before = checksum(&data);
+        data[2] = 0xff;
+        data[3] = 0x00;
+        assert_eq!(update_u16(before, 0x5678, 0xff00), checksum(&data));
+        let before = checksum(&data);
+        data[4..8].copy_from_slice(&0x0102_0304u32.to_be_bytes());
+        assert_eq!(
+            update_u32(before, 0x9abc_def0, 0x0102_0304),
+            checksum(&data)
+        );
+    }
+
+    #[test]
+    fn pseudo_headers() {
+        let s4 = Ipv4Addr::new(10, 0, 0, 1);
+        let d4 = Ipv4Addr::new(10, 0, 0, 2);
+        let mut bytes = alloc::vec::Vec::new();
+        bytes.extend_from_slice(&s4.octets());
+        bytes.extend_from_slice(&d4.octets());
+        bytes.extend_from_slice(&[0, 6, 0, 20]);
+        assert_eq!(pseudo_header_ipv4(s4, d4, 6, 20).finish(), checksum(&bytes));
+
+        let s6: Ipv6Addr = "fd00::1".parse().unwrap();
+        let d6: Ipv6Addr = "fd00::2".parse().unwrap();
+        let mut bytes = alloc::vec::Vec::new();
+        bytes.extend_from_slice(&s6.octets());
+        bytes.extend_from_slice(&d6.octets());
+        bytes.extend_from_slice(&[0, 0, 0, 40, 0, 0, 0, 58]);
+        assert_eq!(
+            pseudo_header_ipv6(s6, d6, 58, 40).finish(),
+            checksum(&bytes)
+        );
+
+        assert_eq!(
+            pseudo_header(s4.into(), d6.into(), 6, 20),
+            Err(Error::AddressFamilyMismatch)
+        );
+        assert_eq!(
+            pseudo_header(s4.into(), d4.into(), 6, 70_000),
+            Err(Error::TooLarge)
+        );
+        assert!(pseudo_header(s6.into(), d6.into(), 6, 70_000).is_ok());
+    }
+}
