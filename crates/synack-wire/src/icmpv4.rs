@@ -85,6 +85,11 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
         self.buffer
     }
 
+    /// The whole underlying buffer.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+
     /// Message type.
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[offset::TYPE]

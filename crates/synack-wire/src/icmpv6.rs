@@ -91,6 +91,11 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
         self.buffer
     }
 
+    /// The whole underlying buffer.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buffer.as_ref()
+    }
+
     /// Message type.
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[offset::TYPE]
@@ -361,6 +366,9 @@ impl<'a> Icmpv6Repr<'a> {
     /// Returns 0 and writes nothing when `buf` is too short (a caller bug).
     pub fn emit(&self, buf: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) -> usize {
         let len = self.buffer_len();
+        let Ok(pseudo_len) = u32::try_from(len) else {
+            return 0;
+        };
         let Some(buf) = buf.get_mut(..len) else {
             return 0;
         };
@@ -368,11 +376,13 @@ impl<'a> Icmpv6Repr<'a> {
         let mut packet = Icmpv6Packet::new_unchecked(buf);
         packet.set_msg_type(msg_type);
         packet.set_code(code);
+        packet.set_checksum(0);
         packet.set_rest_of_header(rest);
         packet.data_mut().copy_from_slice(self.data());
-        if packet.fill_checksum(src, dst).is_err() {
-            return 0;
-        }
+        let value = checksum::pseudo_header_ipv6(src, dst, IPPROTO_ICMPV6, pseudo_len)
+            .add_bytes(packet.as_bytes())
+            .finish();
+        packet.set_checksum(value);
         len
     }
 }

@@ -141,9 +141,9 @@ impl IpRepr {
         }
     }
 
-    /// Header plus payload.
+    /// Header plus payload (saturating).
     pub const fn buffer_len(&self) -> usize {
-        self.header_len() + self.payload_len()
+        self.header_len().saturating_add(self.payload_len())
     }
 
     /// Writes the header at the start of `buf` and returns its length; 0 on a caller bug (see

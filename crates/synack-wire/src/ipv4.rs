@@ -385,9 +385,10 @@ impl Ipv4Repr {
         IPV4_HEADER_LEN
     }
 
-    /// Header plus payload: the Total Length this header declares.
+    /// Header plus payload: the Total Length this header declares (saturating, so an absurd
+    /// `payload_len` cannot overflow).
     pub const fn buffer_len(&self) -> usize {
-        IPV4_HEADER_LEN + self.payload_len
+        IPV4_HEADER_LEN.saturating_add(self.payload_len)
     }
 
     /// Writes the 20-byte header (no options, fragment offset 0, MF clear) with its checksum at

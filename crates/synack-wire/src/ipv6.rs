@@ -335,9 +335,9 @@ impl Ipv6Repr {
         IPV6_HEADER_LEN
     }
 
-    /// Header plus payload.
+    /// Header plus payload (saturating, so an absurd `payload_len` cannot overflow).
     pub const fn buffer_len(&self) -> usize {
-        IPV6_HEADER_LEN + self.payload_len
+        IPV6_HEADER_LEN.saturating_add(self.payload_len)
     }
 
     /// Writes the 40-byte header at the start of `buf` and returns 40.  The payload,

@@ -164,6 +164,11 @@ impl SackBlocks {
     /// Keeps at most `n` blocks.
     pub fn truncate(&mut self, n: usize) {
         if n < self.len as usize {
+            // Unused slots stay zeroed, so the derived `PartialEq` and `Hash` (which see the
+            // whole array) agree with `as_slice()`.
+            for slot in &mut self.blocks[n..] {
+                *slot = SackBlock::default();
+            }
             self.len = n as u8;
         }
     }
@@ -235,4 +240,35 @@ pub struct TcpRepr<'a> {
     pub options: TcpOptions,
     /// Payload bytes.
     pub payload: &'a [u8],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sack_blocks_equality_ignores_dropped_blocks() {
+        let mut a = SackBlocks::new();
+        let mut b = SackBlocks::new();
+        for i in 0..4 {
+            assert!(a.push(SackBlock {
+                left: i,
+                right: i + 1
+            }));
+        }
+        assert!(!a.push(SackBlock::default()));
+        a.truncate(2);
+        b.push(SackBlock { left: 0, right: 1 });
+        b.push(SackBlock { left: 1, right: 2 });
+        assert_eq!(a, b);
+        a.truncate(7);
+        assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn flags_display() {
+        use alloc::string::ToString;
+        assert_eq!((TcpFlags::SYN | TcpFlags::ACK).to_string(), "SYN+ACK");
+        assert_eq!(TcpFlags::NONE.to_string(), "none");
+    }
 }

@@ -30,8 +30,10 @@ fn option_bytes(flags: TcpFlags, options: TcpOptions) -> Vec<u8> {
     assert_eq!(n, repr.header_len());
     assert_eq!(usize::from(buf[12] >> 4) * 4, n, "data offset");
     assert_eq!(n % 4, 0);
-    // And it parses back.
-    assert_eq!(TcpRepr::parse(&buf[..n], SRC, DST, true).unwrap(), repr);
+    // And it parses back (without the SACK blocks that did not fit).
+    let mut want = repr;
+    want.options.sack.truncate(options.max_sack_blocks());
+    assert_eq!(TcpRepr::parse(&buf[..n], SRC, DST, true).unwrap(), want);
     buf[20..n].to_vec()
 }
 
