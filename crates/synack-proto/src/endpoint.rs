@@ -99,7 +99,7 @@ pub struct ConnInfo {
     pub snd_wnd: u32,
     /// Next sequence number expected.
     pub rcv_nxt: u32,
-    /// The window we last advertised (scaled), from `rcv_nxt`.
+    /// The window carried by the last segment we sent, in bytes (scaled).
     pub rcv_wnd: u32,
     /// Payload bytes per full-sized segment we send.
     pub snd_mss: u32,
@@ -129,6 +129,35 @@ pub struct ConnInfo {
     pub recv_buffered: usize,
     /// Bytes held out of order.
     pub out_of_order: usize,
+}
+
+/// Why [`Endpoint::handle_packet`] dropped a datagram. Each reason has its counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The IP header could not be parsed (`ip_in_hdr_errors`).
+    Ip(synack_wire::Error),
+    /// The destination is not one of our addresses (`ip_in_addr_errors`).
+    NotLocal,
+    /// Not TCP (`ip_in_unknown_protos`).
+    UnknownProtocol(u8),
+    /// The TCP header could not be parsed or its checksum is wrong (`in_errs`).
+    Tcp(synack_wire::Error),
+    /// A well-formed segment the state machine did not accept: out of window, an old duplicate,
+    /// a SYN to a full listener, a segment for no connection (answered with RST), ...
+    /// (`dropped_segs`).
+    Segment,
+}
+
+impl core::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DropReason::Ip(e) => write!(f, "bad IP header: {e}"),
+            DropReason::NotLocal => f.write_str("destination address is not local"),
+            DropReason::UnknownProtocol(p) => write!(f, "unhandled IP protocol {p}"),
+            DropReason::Tcp(e) => write!(f, "bad TCP segment: {e}"),
+            DropReason::Segment => f.write_str("segment not acceptable in its connection's state"),
+        }
+    }
 }
 
 /// One host's TCP: see the module documentation.
@@ -448,7 +477,7 @@ impl Endpoint {
             snd_nxt: c.snd_nxt.0,
             snd_wnd: c.snd_wnd,
             rcv_nxt: c.rcv_nxt.0,
-            rcv_wnd: c.rcv_adv.diff(c.rcv_nxt).max(0) as u32,
+            rcv_wnd: c.last_window,
             snd_mss: c.snd_mss,
             peer_mss: c.opts.peer_mss,
             snd_wscale: c.opts.snd_wscale,
@@ -698,24 +727,24 @@ impl Endpoint {
         self.expired = expired;
     }
 
-    /// Handles one arriving IP datagram. Anything malformed or not for us is counted and dropped;
-    /// nothing here panics on any input.
-    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) {
+    /// Handles one arriving IP datagram. Anything malformed, not for us, or not acceptable is
+    /// counted and dropped, and the reason returned; nothing here panics on any input.
+    pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) -> Result<(), DropReason> {
         let ip = match synack_wire::parse_ip(packet) {
             Ok(ip) => ip,
-            Err(_) => {
+            Err(e) => {
                 self.counters.ip_in_hdr_errors += 1;
-                return;
+                return Err(DropReason::Ip(e));
             }
         };
         let (src, dst) = (ip.ip.src(), ip.ip.dst());
         if !self.addrs.contains(&dst) {
             self.counters.ip_in_addr_errors += 1;
-            return;
+            return Err(DropReason::NotLocal);
         }
         if ip.protocol != synack_wire::IPPROTO_TCP {
             self.counters.ip_in_unknown_protos += 1;
-            return;
+            return Err(DropReason::UnknownProtocol(ip.protocol));
         }
         self.counters.in_segs += 1;
         let seg = match TcpRepr::parse(ip.payload, src, dst, true) {
@@ -725,9 +754,20 @@ impl Endpoint {
                 if matches!(e, synack_wire::Error::BadChecksum) {
                     self.counters.in_csum_errors += 1;
                 }
-                return;
+                return Err(DropReason::Tcp(e));
             }
         };
+        let dropped_before = self.counters.dropped_segs;
+        self.dispatch(now, src, dst, &seg);
+        if self.counters.dropped_segs != dropped_before {
+            // Each path counts a drop once; make sure of it even if several checks fired.
+            self.counters.dropped_segs = dropped_before + 1;
+            return Err(DropReason::Segment);
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, now: Instant, src: IpAddr, dst: IpAddr, seg: &TcpRepr<'_>) {
         if seg.src_port == 0
             || seg.dst_port == 0
             || src.is_multicast()
@@ -745,19 +785,24 @@ impl Endpoint {
         };
         match self.by_tuple.get(&tuple).copied() {
             Some(Owner::Conn(i)) => {
-                self.with_conn(now, i, |c, ctx| c.on_segment(ctx, &seg));
+                self.with_conn(now, i, |c, ctx| c.on_segment(ctx, seg));
                 self.after_conn(now, i);
             }
-            Some(Owner::HalfOpen(i)) => self.half_open_segment(now, i, &seg),
-            Some(Owner::TimeWait(i)) => self.time_wait_segment(now, i, tuple, &seg),
-            None => self.no_connection(now, tuple, &seg, None),
+            Some(Owner::HalfOpen(i)) => self.half_open_segment(now, i, seg),
+            Some(Owner::TimeWait(i)) => self.time_wait_segment(now, i, tuple, seg),
+            None => self.no_connection(now, tuple, seg, None),
         }
     }
 
     // ----- internals ---------------------------------------------------------------------------
 
     /// Runs `f` on connection `index` with a context, then reschedules its timer.
-    fn with_conn(&mut self, now: Instant, index: u32, f: impl FnOnce(&mut Connection, &mut Ctx<'_>)) {
+    fn with_conn(
+        &mut self,
+        now: Instant,
+        index: u32,
+        f: impl FnOnce(&mut Connection, &mut Ctx<'_>),
+    ) {
         let generation = self.conns.generation(index);
         let Some(conn) = self.conns.get_mut(index) else {
             return;
@@ -808,7 +853,8 @@ impl Endpoint {
                     handle: ConnHandle { index, generation },
                     error: None,
                 });
-                self.events.push_back(Event::Readable(ConnHandle { index, generation }));
+                self.events
+                    .push_back(Event::Readable(ConnHandle { index, generation }));
             }
             let tuple = tw.tuple;
             let deadline = tw.deadline;
@@ -1273,7 +1319,8 @@ impl Endpoint {
         let mut tcp = self.synack_repr(now, &h);
         if let Some(ts) = tcp.options.timestamps.as_mut() {
             let wscale = h.opts.snd_wscale;
-            let ws = (self.config.window_scaling && seg.options.window_scale.is_some()).then_some(wscale);
+            let ws = (self.config.window_scaling && seg.options.window_scale.is_some())
+                .then_some(wscale);
             ts.tsval = SynCookies::encode_ts_options(ts.tsval, ws, h.opts.sack);
         }
         self.counters.syncookies_sent += 1;

@@ -51,7 +51,7 @@ pub mod tuple;
 
 pub use config::Config;
 pub use counters::Counters;
-pub use endpoint::{ConnInfo, Endpoint, Resources};
+pub use endpoint::{ConnInfo, DropReason, Endpoint, Resources};
 pub use error::Error;
 pub use event::{ConnHandle, Event, ListenerHandle};
 pub use seq::SeqNum;

@@ -112,6 +112,25 @@ impl Connection {
         let seg_len = seg.payload.len() as u32 + u32::from(flags.syn()) + u32::from(flags.fin());
         let wnd = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
 
+        // Simultaneous open, RFC 9293 §3.5 figure 7 step 5: the peer's SYN+ACK repeats the SYN we
+        // already hold. Its SYN is old, its ACK completes our side (Linux passes exactly this
+        // segment in tcp_validate_incoming).
+        if self.state == State::SynReceived
+            && flags.syn()
+            && flags.ack()
+            && !flags.rst()
+            && seq + 1 == self.rcv_nxt
+            && SeqNum(seg.ack) == self.snd_nxt
+        {
+            let trimmed = TcpRepr {
+                seq: self.rcv_nxt.0,
+                flags: synack_wire::TcpFlags(flags.bits() & !synack_wire::TcpFlags::SYN.bits()),
+                ..*seg
+            };
+            self.on_segment_synchronized(ctx, &trimmed);
+            return;
+        }
+
         // First: is the sequence number acceptable?
         let acceptable = if seg_len == 0 {
             if wnd == 0 {
@@ -396,7 +415,12 @@ impl Connection {
         let data_len = payload.len() as u64;
         if start == self.rcv_nxt {
             let had_ooo = !self.ooo.is_empty();
-            let room = self.recv_cap.saturating_sub(self.recv_buf.len());
+            // Everything inside the window we offered is taken, even if scaling let that edge
+            // run a little past the buffer.
+            let room = self
+                .recv_cap
+                .saturating_sub(self.recv_buf.len())
+                .max(self.rcv_adv.diff(self.rcv_nxt).max(0) as usize);
             let take = payload.len().min(room);
             self.recv_buf.extend(&payload[..take]);
             if take < payload.len() {
@@ -404,9 +428,7 @@ impl Connection {
             }
             self.rcv_nxt += take as u32;
             self.rcv_offset += take as u64;
-            if take >= self.snd_mss as usize {
-                self.unacked_segs += 1;
-            } else if take > 0 {
+            if take > 0 {
                 self.unacked_segs += 1;
             }
             // Pull in whatever the out-of-order queue now joins.

@@ -93,8 +93,10 @@ pub(crate) struct Connection {
     // Receive sequence space.
     pub irs: SeqNum,
     pub rcv_nxt: SeqNum,
-    /// Right edge of the window last advertised.
+    /// Right edge of the window offered so far (the furthest; data up to it is accepted).
     pub rcv_adv: SeqNum,
+    /// The window (in bytes, scaled) carried by the segment we sent last.
+    pub last_window: u32,
     pub recv_buf: VecDeque<u8>,
     pub recv_cap: usize,
     pub ooo: Reassembly,
@@ -179,6 +181,7 @@ impl Connection {
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
+            last_window: 0,
             recv_buf: VecDeque::new(),
             recv_cap: config.recv_buffer,
             ooo: Reassembly::new(),

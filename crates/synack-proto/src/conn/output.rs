@@ -15,12 +15,9 @@ use crate::time::Instant;
 
 /// Builds one IP datagram carrying `tcp` for `conn`'s tuple and queues it.
 pub(crate) fn transmit(ctx: &mut Ctx<'_>, tuple: &crate::FourTuple, tcp: &TcpRepr<'_>) {
-    if let Ok(bytes) = synack_wire::build_tcp(
-        tuple.local.ip(),
-        tuple.remote.ip(),
-        ctx.config.ttl,
-        tcp,
-    ) {
+    if let Ok(bytes) =
+        synack_wire::build_tcp(tuple.local.ip(), tuple.remote.ip(), ctx.config.ttl, tcp)
+    {
         if tcp.flags.rst() {
             ctx.counters.out_rsts += 1;
         }
@@ -37,33 +34,32 @@ impl Connection {
         let free = self.recv_cap.saturating_sub(self.recv_buf.len()) as u32;
         let current = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
         let threshold = (self.recv_cap as u32 / 2).min(u32::from(self.our_mss));
-        let mut wnd = if free >= current.saturating_add(threshold) || free == self.recv_cap as u32
-        {
+        // Receiver-side silly window avoidance: offer more only in steps of at least one MSS (or
+        // half the buffer), and never more than the buffer can hold.
+        let wnd = if free >= current.saturating_add(threshold) || free == self.recv_cap as u32 {
             free
         } else {
-            current.max(free.min(current))
+            current.min(free)
         };
         if syn {
             // Unscaled in SYN segments (RFC 7323 §2.2); Linux rounds to a multiple of the MSS.
             let mss = u32::from(self.our_mss).max(1);
             let w = wnd.min(65535);
             let rounded = w / mss * mss;
-            wnd = if rounded == 0 { w } else { rounded };
-            self.rcv_adv = self.rcv_nxt + wnd;
-            return wnd as u16;
+            let w = if rounded == 0 { w } else { rounded };
+            self.rcv_adv = self.rcv_nxt + w;
+            self.last_window = w;
+            return w as u16;
         }
+        // Scaling truncates: the offered edge may fall short of the old one by less than
+        // 2^shift (RFC 7323 §2.4). Data the peer already sent into the old edge is still taken.
         let shift = self.opts.rcv_wscale;
-        wnd = wnd.min(65535u32 << shift);
-        let mut field = wnd >> shift;
-        if (field << shift) < current {
-            // Rounding down must not shrink the window already offered.
-            field = (current + (1 << shift) - 1) >> shift;
-        }
-        let field = field.min(65535);
+        let field = (wnd.min(65535u32 << shift) >> shift).min(65535);
         let edge = self.rcv_nxt + (field << shift);
         if edge > self.rcv_adv {
             self.rcv_adv = edge;
         }
+        self.last_window = field << shift;
         field as u16
     }
 
@@ -195,7 +191,11 @@ impl Connection {
     fn can_send_data(&self) -> bool {
         matches!(
             self.state,
-            State::Established | State::CloseWait | State::FinWait1 | State::Closing | State::LastAck
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
         ) && self.syn_acked
     }
 
@@ -249,11 +249,7 @@ impl Connection {
                     break;
                 }
                 // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1).
-                if len < mss
-                    && !is_last
-                    && (len as u32) < self.max_snd_wnd / 2
-                    && flight > 0
-                {
+                if len < mss && !is_last && (len as u32) < self.max_snd_wnd / 2 && flight > 0 {
                     break;
                 }
                 let mut payload = Vec::with_capacity(len);
@@ -301,23 +297,24 @@ impl Connection {
         }
     }
 
-    /// Arms the persist timer when the peer's window is zero and data waits (RFC 9293 §3.8.6.1).
+    /// Arms the persist timer when the peer's window is zero and data waits (RFC 9293 §3.8.6.1),
+    /// backing off exponentially from the RTO up to 120 s as Linux does.
     fn update_persist(&mut self, now: Instant) {
         let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
         let unsent = self.send_buf.len().saturating_sub(off);
-        if self.snd_wnd == 0 && unsent > 0 && self.flight() == 0 {
-            if self.persist_deadline.is_none() {
-                let mut d = self.rtt.base_rto();
-                for _ in 0..self.persist_backoff {
-                    d = d.saturating_mul(2);
-                }
-                self.persist_deadline = Some(now + d.min(self.rtt.rto().max(d)).min(crate::time::Duration::from_secs(120)));
-            }
-        } else {
+        let blocked = self.snd_wnd == 0 && unsent > 0 && self.flight() == 0;
+        if !blocked {
             self.persist_deadline = None;
-            if self.snd_wnd > 0 {
-                self.persist_backoff = 0;
+            self.persist_backoff = 0;
+            return;
+        }
+        if self.persist_deadline.is_none() {
+            let mut d = self.rtt.base_rto();
+            for _ in 0..self.persist_backoff {
+                d = d.saturating_mul(2);
             }
+            let d = d.min(crate::time::Duration::from_secs(120));
+            self.persist_deadline = Some(now + d);
         }
     }
 
@@ -342,18 +339,11 @@ impl Connection {
         if self.persist_deadline.is_some_and(|d| d <= now) {
             self.persist_deadline = None;
             self.persist_backoff = self.persist_backoff.saturating_add(1).min(16);
-            // Probe with one byte beyond the window; it is kept once the window opens.
-            let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
-            if off < self.send_buf.len() {
-                let byte = [self.send_buf[off]];
-                let seq = self.snd_nxt;
-                self.send(ctx, TcpFlags::ACK, seq, &byte);
-                self.snd_nxt = seq + 1;
-                self.snd_max = self.snd_max.max(self.snd_nxt);
-                if self.rtx_deadline.is_none() {
-                    self.rtx_deadline = Some(now + self.rtt.rto());
-                }
-            }
+            // Zero-window probe as Linux sends it (tcp_xmit_probe_skb): an ACK with an old
+            // sequence number, which the receiver must answer with its current window.
+            let seq = self.snd_una - 1;
+            self.send(ctx, TcpFlags::ACK, seq, &[]);
+            self.update_persist(now);
         }
         if self.delack_deadline.is_some_and(|d| d <= now) {
             self.delack_deadline = None;
@@ -379,8 +369,7 @@ impl Connection {
             return;
         }
         self.retries += 1;
-        let linear = self.state == State::SynSent
-            && self.retries <= ctx.config.syn_linear_timeouts;
+        let linear = self.state == State::SynSent && self.retries <= ctx.config.syn_linear_timeouts;
         if !linear {
             self.rtt.back_off();
         }
