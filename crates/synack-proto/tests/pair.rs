@@ -168,3 +168,45 @@ fn zero_window_stops_the_sender_and_probes_until_it_reopens() {
     assert_eq!(got.len(), data.len());
     assert!(got == data);
 }
+
+#[test]
+fn ipv6_handshake_transfer_and_close() {
+    let mut p = Pair::with_addrs("fd00::1", "fd00::2");
+    let l = p.b.listen("[fd00::2]:443".parse().unwrap(), 8).unwrap();
+    let c =
+        p.a.connect(p.now, "[fd00::2]:443".parse().unwrap(), None)
+            .unwrap();
+    p.run_until(Instant::from_millis(100));
+    let s = p.b.accept(l).unwrap();
+    let info = p.a.info(c).unwrap();
+    assert_eq!(info.peer_mss, 1440, "IPv6 MSS is 20 bytes less than IPv4's");
+    assert_eq!(info.snd_mss, 1440 - 12, "less the timestamp option");
+    assert!(info.sack && info.timestamps && info.snd_wscale == 7);
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i * 7) as u8).collect();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    for _ in 0..10_000 {
+        if sent < data.len() {
+            if let Ok(n) = p.a.send(p.now, c, &data[sent..]) {
+                sent += n;
+            }
+        }
+        while let Ok(n) = p.b.recv(p.now, s, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == data.len() || !p.step() {
+            break;
+        }
+    }
+    assert!(got == data);
+    p.a.close(p.now, c).unwrap();
+    p.b.close(p.now, s).unwrap();
+    p.run_until(p.now + Duration::from_secs(70));
+    assert_eq!(p.a.resources(), synack_proto::Resources::default());
+    assert_eq!(p.b.resources().connections, 0);
+    assert_eq!(p.b.resources().time_wait, 0);
+}

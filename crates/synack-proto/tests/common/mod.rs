@@ -16,10 +16,13 @@ pub struct Pair {
 
 impl Pair {
     pub fn new() -> Self {
+        Self::with_addrs("10.0.0.1", "10.0.0.2")
+    }
+    pub fn with_addrs(a_addr: &str, b_addr: &str) -> Self {
         let mut a = Endpoint::new(Config::default(), 1);
-        a.add_address("10.0.0.1".parse().unwrap());
+        a.add_address(a_addr.parse().unwrap());
         let mut b = Endpoint::new(Config::default(), 2);
-        b.add_address("10.0.0.2".parse().unwrap());
+        b.add_address(b_addr.parse().unwrap());
         Pair {
             now: Instant::ZERO,
             a,
