@@ -177,6 +177,22 @@ fn established(
     (conn, served)
 }
 
+/// [`established`] with the default applications and an ephemeral client port.
+fn connected(
+    sim: &mut Sim,
+    c: HostId,
+    s: HostId,
+) -> (synack_proto::ConnHandle, synack_proto::ConnHandle) {
+    established(
+        sim,
+        c,
+        s,
+        None,
+        AppOptions::default(),
+        AppOptions::default(),
+    )
+}
+
 fn handshake() -> Run {
     let (mut sim, c, s) = setup();
     let l = sim.app_listen(s, server(), 128).expect("listen");
@@ -410,14 +426,7 @@ fn refused() -> Run {
 
 fn close() -> Run {
     let (mut sim, c, s) = setup();
-    let (conn, served) = established(
-        &mut sim,
-        c,
-        s,
-        None,
-        AppOptions::default(),
-        AppOptions::default(),
-    );
+    let (conn, served) = connected(&mut sim, c, s);
     sim.app_close(c, conn);
     sim.run_until_cond(sim.now() + Duration::from_secs(2), |sim| {
         sim.app_eof(s, served)
@@ -444,14 +453,7 @@ fn close() -> Run {
 
 fn half_close() -> Run {
     let (mut sim, c, s) = setup();
-    let (conn, served) = established(
-        &mut sim,
-        c,
-        s,
-        None,
-        AppOptions::default(),
-        AppOptions::default(),
-    );
+    let (conn, served) = connected(&mut sim, c, s);
     sim.app_shutdown(c, conn);
     sim.run_until_cond(sim.now() + Duration::from_secs(2), |sim| {
         sim.app_eof(s, served)
@@ -477,14 +479,7 @@ fn half_close() -> Run {
 
 fn lost_fin_ack() -> Run {
     let (mut sim, c, s) = setup();
-    let (conn, served) = established(
-        &mut sim,
-        c,
-        s,
-        None,
-        AppOptions::default(),
-        AppOptions::default(),
-    );
+    let (conn, served) = connected(&mut sim, c, s);
     sim.drop_matching(s, c, |p| p.is_pure_ack(), Some(1));
     sim.app_close(c, conn);
     sim.run_for(Duration::from_secs(2));
@@ -504,14 +499,7 @@ fn lost_fin_ack() -> Run {
 
 fn lost_final_ack() -> Run {
     let (mut sim, c, s) = setup();
-    let (conn, served) = established(
-        &mut sim,
-        c,
-        s,
-        None,
-        AppOptions::default(),
-        AppOptions::default(),
-    );
+    let (conn, served) = connected(&mut sim, c, s);
     sim.app_close(c, conn);
     sim.run_until_cond(sim.now() + Duration::from_secs(2), |sim| {
         sim.app_eof(s, served)
@@ -598,14 +586,7 @@ fn time_wait_protects() -> Run {
 
 fn simultaneous_close() -> Run {
     let (mut sim, c, s) = setup();
-    let (conn, served) = established(
-        &mut sim,
-        c,
-        s,
-        None,
-        AppOptions::default(),
-        AppOptions::default(),
-    );
+    let (conn, served) = connected(&mut sim, c, s);
     sim.app_close(c, conn);
     sim.app_close(s, served);
     sim.run_for(Duration::from_secs(61));
@@ -622,14 +603,7 @@ fn simultaneous_close() -> Run {
 
 fn retransmission() -> Run {
     let (mut sim, c, s) = setup();
-    let (conn, _served) = established(
-        &mut sim,
-        c,
-        s,
-        None,
-        AppOptions::default(),
-        AppOptions::default(),
-    );
+    let (conn, _served) = connected(&mut sim, c, s);
     if let Ok(info) = sim.endpoint(c).info(conn) {
         let srtt = info.srtt.unwrap_or_default().as_millis();
         sim.note(
