@@ -67,4 +67,21 @@ pub struct Counters {
     pub challenge_acks: u64,
     /// Retransmission timeouts that fired (`TCPTimeouts`).
     pub timeouts: u64,
+    /// ICMP and ICMPv6 messages received (`IcmpInMsgs`).
+    pub icmp_in_msgs: u64,
+    /// ICMP messages with a bad checksum or header (`IcmpInErrors`).
+    pub icmp_in_errors: u64,
+    /// Echo requests received (`IcmpInEchos`).
+    pub icmp_in_echos: u64,
+    /// Echo replies sent (`IcmpOutEchoReps`).
+    pub icmp_out_echo_reps: u64,
+    /// Destination-unreachable messages received (`IcmpInDestUnreachs`).
+    pub icmp_in_dest_unreachs: u64,
+    /// Time-exceeded messages received (`IcmpInTimeExcds`).
+    pub icmp_in_time_excds: u64,
+    /// Fragmentation-needed / packet-too-big messages that lowered a path MTU.
+    pub pmtu_updates: u64,
+    /// ICMP errors ignored: for no connection of ours, or failing the RFC 5927 checks
+    /// (`OutOfWindowIcmps`).
+    pub icmp_ignored: u64,
 }

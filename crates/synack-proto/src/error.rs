@@ -33,6 +33,8 @@ pub enum Error {
     InvalidHandle,
     /// A destination that ICMP reported unreachable (`EHOSTUNREACH`).
     HostUnreachable,
+    /// A network that ICMP reported unreachable (`ENETUNREACH`).
+    NetworkUnreachable,
 }
 
 impl Error {
@@ -52,6 +54,7 @@ impl Error {
             Error::InvalidInput => "EINVAL",
             Error::InvalidHandle => "EBADF",
             Error::HostUnreachable => "EHOSTUNREACH",
+            Error::NetworkUnreachable => "ENETUNREACH",
         }
     }
 }
@@ -72,6 +75,7 @@ impl fmt::Display for Error {
             Error::InvalidInput => "invalid argument",
             Error::InvalidHandle => "no such connection or listener",
             Error::HostUnreachable => "no route to host",
+            Error::NetworkUnreachable => "network is unreachable",
         };
         f.write_str(text)
     }
@@ -99,6 +103,7 @@ impl Error {
             Error::InvalidInput => K::InvalidInput,
             Error::InvalidHandle => K::InvalidInput,
             Error::HostUnreachable => K::HostUnreachable,
+            Error::NetworkUnreachable => K::NetworkUnreachable,
         }
     }
 }

@@ -11,7 +11,13 @@ use synack_proto::{Counters, DropReason, Endpoint, Instant};
 use synack_wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 fn drop_total(c: &Counters) -> u64 {
-    c.ip_in_hdr_errors + c.ip_in_addr_errors + c.ip_in_unknown_protos + c.in_errs + c.dropped_segs
+    c.ip_in_hdr_errors
+        + c.ip_in_addr_errors
+        + c.ip_in_unknown_protos
+        + c.in_errs
+        + c.dropped_segs
+        + c.icmp_in_errors
+        + c.icmp_ignored
 }
 
 /// Connections in as many states as two hosts can show at once.

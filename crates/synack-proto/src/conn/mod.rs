@@ -146,6 +146,12 @@ pub(crate) struct Connection {
     /// A partial ACK during recovery asks for the next hole to be resent.
     pub partial_ack_pending: bool,
 
+    /// An ICMP error that did not abort the connection (RFC 1122 §4.2.3.9 soft error); reported
+    /// instead of `TimedOut` if the connection later gives up, as Linux does.
+    pub soft_error: Option<Error>,
+    /// Largest segment payload the path carries, from ICMP fragmentation-needed / packet-too-big
+    /// (RFC 1191, RFC 8201); `u32::MAX` until one arrives.
+    pub pmtu_mss: u32,
     /// Orphaned FIN-WAIT-2 deadline (`tcp_fin_timeout`).
     pub linger_deadline: Option<Instant>,
     pub nodelay: bool,
@@ -215,6 +221,8 @@ impl Connection {
             recover: None,
             partial_ack_pending: false,
             linger_deadline: None,
+            soft_error: None,
+            pmtu_mss: u32::MAX,
             nodelay: config.nodelay,
         }
     }
@@ -237,10 +245,65 @@ impl Connection {
     /// Applies the options agreed in the handshake and sizes segments and windows from them.
     pub fn apply_negotiated(&mut self, config: &Config, opts: Negotiated) {
         self.opts = opts;
-        let mss = u32::from(opts.peer_mss.min(self.our_mss)).max(64);
-        let overhead = if opts.timestamps { 12 } else { 0 };
-        self.snd_mss = mss - overhead;
+        self.snd_mss = self.segment_payload();
         self.cwnd = config.initial_window_segments.saturating_mul(self.snd_mss);
+    }
+
+    /// Payload bytes per full-sized segment: the smaller of the peer's MSS, ours and the path's,
+    /// less the option bytes every segment carries (RFC 9293 §3.7.1, RFC 6691).
+    fn segment_payload(&self) -> u32 {
+        let mss = u32::from(self.opts.peer_mss.min(self.our_mss))
+            .min(self.pmtu_mss)
+            .max(64);
+        let overhead = if self.opts.timestamps { 12 } else { 0 };
+        mss - overhead
+    }
+
+    /// The path MTU dropped to `mtu` (ICMP fragmentation-needed or packet-too-big, already
+    /// validated): shrink segments and resend what is in flight at the new size at once, without
+    /// backing off (Linux `tcp_simple_retransmit`).
+    pub(crate) fn on_path_mtu(&mut self, ctx: &mut Ctx<'_>, mtu: u32) -> bool {
+        let ip_header = if self.tuple.local.is_ipv4() { 20 } else { 40 };
+        let floor = if self.tuple.local.is_ipv4() {
+            552
+        } else {
+            1280
+        };
+        let new_mss = mtu.max(floor).saturating_sub(ip_header + 20);
+        let before = self.snd_mss;
+        if new_mss >= self.pmtu_mss.min(u32::from(self.our_mss)) {
+            return false;
+        }
+        self.pmtu_mss = new_mss;
+        self.snd_mss = self.segment_payload();
+        if self.snd_mss >= before {
+            return false;
+        }
+        if self.state.is_synchronized() && self.flight() > 0 {
+            self.snd_nxt = self.snd_una;
+            self.rtt_probe = None;
+            self.output(ctx);
+        }
+        true
+    }
+
+    /// An ICMP or ICMPv6 error about this connection (RFC 1122 §4.2.3.9, RFC 5927). `hard` errors
+    /// (port or protocol unreachable) abort it; during the handshake every unreachable does, as on
+    /// Linux; otherwise the error is remembered and reported if the connection times out.
+    pub(crate) fn on_icmp_error(&mut self, ctx: &mut Ctx<'_>, error: Error, hard: bool) {
+        match self.state {
+            State::SynSent | State::SynReceived => {
+                ctx.counters.attempt_fails += 1;
+                self.terminate(ctx, Some(error));
+            }
+            _ if hard => {
+                if matches!(self.state, State::Established | State::CloseWait) {
+                    ctx.counters.estab_resets += 1;
+                }
+                self.terminate(ctx, Some(error));
+            }
+            _ => self.soft_error = Some(error),
+        }
     }
 
     /// The TCP timestamp clock (RFC 7323 §5.4: 1 ms ticks, as Linux) with this connection's offset.

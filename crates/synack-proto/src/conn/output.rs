@@ -365,7 +365,8 @@ impl Connection {
             if matches!(self.state, State::SynSent | State::SynReceived) {
                 ctx.counters.attempt_fails += 1;
             }
-            self.terminate(ctx, Some(Error::TimedOut));
+            let error = self.soft_error.unwrap_or(Error::TimedOut);
+            self.terminate(ctx, Some(error));
             return;
         }
         self.retries += 1;

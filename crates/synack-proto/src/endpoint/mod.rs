@@ -33,6 +33,8 @@ use crate::time_wait::{TimeWait, TwAction};
 use crate::timer_wheel::TimerWheel;
 use crate::tuple::FourTuple;
 
+mod icmp;
+
 /// SipHash-1-3 with secret keys: an attacker who picks 4-tuples cannot aim at one hash bucket.
 #[derive(Clone, Copy)]
 pub(crate) struct KeyedHasher {
@@ -138,8 +140,13 @@ pub enum DropReason {
     Ip(synack_wire::Error),
     /// The destination is not one of our addresses (`ip_in_addr_errors`).
     NotLocal,
-    /// Not TCP (`ip_in_unknown_protos`).
+    /// Not TCP, ICMP or ICMPv6 (`ip_in_unknown_protos`).
     UnknownProtocol(u8),
+    /// An ICMP message that could not be parsed (`icmp_in_errors`).
+    Icmp(synack_wire::Error),
+    /// An ICMP message that was valid but not for us: an error quoting no connection of ours or
+    /// failing the RFC 5927 checks, or a type we do not handle (`icmp_ignored`).
+    IcmpIgnored,
     /// The TCP header could not be parsed or its checksum is wrong (`in_errs`).
     Tcp(synack_wire::Error),
     /// A well-formed segment the state machine did not accept: out of window, an old duplicate,
@@ -154,6 +161,8 @@ impl core::fmt::Display for DropReason {
             DropReason::Ip(e) => write!(f, "bad IP header: {e}"),
             DropReason::NotLocal => f.write_str("destination address is not local"),
             DropReason::UnknownProtocol(p) => write!(f, "unhandled IP protocol {p}"),
+            DropReason::Icmp(e) => write!(f, "bad ICMP message: {e}"),
+            DropReason::IcmpIgnored => f.write_str("ICMP message not for any connection"),
             DropReason::Tcp(e) => write!(f, "bad TCP segment: {e}"),
             DropReason::Segment => f.write_str("segment not acceptable in its connection's state"),
         }
@@ -741,6 +750,9 @@ impl Endpoint {
         if !self.addrs.contains(&dst) {
             self.counters.ip_in_addr_errors += 1;
             return Err(DropReason::NotLocal);
+        }
+        if ip.protocol == synack_wire::IPPROTO_ICMP || ip.protocol == synack_wire::IPPROTO_ICMPV6 {
+            return self.handle_icmp(now, &ip);
         }
         if ip.protocol != synack_wire::IPPROTO_TCP {
             self.counters.ip_in_unknown_protos += 1;
