@@ -28,6 +28,7 @@
 
 extern crate alloc;
 
+pub mod cc;
 pub mod config;
 mod conn;
 pub mod counters;
@@ -37,9 +38,11 @@ pub mod event;
 pub mod isn;
 mod listener;
 pub mod ports;
+pub mod rack;
 pub mod reassembly;
 pub mod rng;
 pub mod rtt;
+pub mod sack_scoreboard;
 pub mod seq;
 mod slab;
 pub mod state;

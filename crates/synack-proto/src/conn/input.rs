@@ -60,6 +60,7 @@ impl Connection {
         self.irs = SeqNum(seg.seq);
         self.rcv_nxt = self.irs + 1;
         self.rcv_adv = self.rcv_nxt;
+        self.rcv_wup = self.rcv_nxt;
         self.rcv_offset = 0;
         let opts = negotiate(ctx.config, seg);
         self.apply_negotiated(ctx.config, opts);
@@ -131,24 +132,13 @@ impl Connection {
             return;
         }
 
-        // First: is the sequence number acceptable?
-        let acceptable = if seg_len == 0 {
-            if wnd == 0 {
-                seq == self.rcv_nxt
-            } else {
-                seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
-            }
-        } else if wnd == 0 {
-            false
-        } else {
-            let last = seq + (seg_len - 1);
-            seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
-                || last.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
-                || (seq < self.rcv_nxt && last >= self.rcv_nxt + wnd)
-        };
-        // A zero window still takes pure ACKs and the next byte's segment for its ACK field.
-        let zero_window_ack = wnd == 0 && seq == self.rcv_nxt;
-        if !acceptable && !zero_window_ack {
+        // First: is the sequence number acceptable? Linux's form of the RFC 9293 §3.10.7.4 test
+        // (tcp_sequence): the segment must not end before the left edge we last advertised, nor
+        // start beyond the right edge. It takes ACKs at a zero window, and segments that repeat
+        // old data along with new, which the strict test would throw away with their ACK field.
+        let end = seq + seg_len;
+        let acceptable = end >= self.rcv_wup && seq <= self.rcv_nxt + wnd;
+        if !acceptable {
             ctx.counters.out_of_window += 1;
             ctx.counters.dropped_segs += 1;
             if !flags.rst() {
@@ -386,12 +376,6 @@ impl Connection {
             }
             return;
         }
-        if !payload.is_empty() && self.orphan {
-            // Data for a socket nobody will read: reset, as Linux does (TCPAbortOnData).
-            self.send_rst(ctx);
-            self.terminate(ctx, Some(Error::ConnectionAborted));
-            return;
-        }
         // Trim what we already have.
         let behind = self.rcv_nxt.diff(start);
         if behind > 0 {
@@ -403,6 +387,12 @@ impl Connection {
                 self.ack_now = true;
                 return;
             }
+        }
+        if !payload.is_empty() && self.orphan {
+            // New data for a socket nobody will read: reset, as Linux does (TCPAbortOnData).
+            self.send_rst(ctx);
+            self.terminate(ctx, Some(Error::ConnectionAborted));
+            return;
         }
         // Trim what lies beyond the window.
         let wnd = self.rcv_adv.diff(start).max(0) as usize;

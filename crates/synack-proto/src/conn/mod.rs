@@ -97,6 +97,9 @@ pub(crate) struct Connection {
     pub rcv_adv: SeqNum,
     /// The window (in bytes, scaled) carried by the segment we sent last.
     pub last_window: u32,
+    /// RCV.NXT when we last advertised a window (Linux `rcv_wup`): the left edge the peer may
+    /// still be sending against.
+    pub rcv_wup: SeqNum,
     pub recv_buf: VecDeque<u8>,
     pub recv_cap: usize,
     pub ooo: Reassembly,
@@ -152,6 +155,9 @@ pub(crate) struct Connection {
     /// Largest segment payload the path carries, from ICMP fragmentation-needed / packet-too-big
     /// (RFC 1191, RFC 8201); `u32::MAX` until one arrives.
     pub pmtu_mss: u32,
+    /// End of the last segment sent smaller than a full one (Minshall's Nagle variant, as Linux's
+    /// `snd_sml`).
+    pub snd_sml: SeqNum,
     /// Orphaned FIN-WAIT-2 deadline (`tcp_fin_timeout`).
     pub linger_deadline: Option<Instant>,
     pub nodelay: bool,
@@ -188,6 +194,7 @@ impl Connection {
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
             last_window: 0,
+            rcv_wup: SeqNum(0),
             recv_buf: VecDeque::new(),
             recv_cap: config.recv_buffer,
             ooo: Reassembly::new(),
@@ -222,6 +229,7 @@ impl Connection {
             partial_ack_pending: false,
             linger_deadline: None,
             soft_error: None,
+            snd_sml: iss,
             pmtu_mss: u32::MAX,
             nodelay: config.nodelay,
         }

@@ -53,6 +53,7 @@ impl Connection {
         }
         // Scaling truncates: the offered edge may fall short of the old one by less than
         // 2^shift (RFC 7323 §2.4). Data the peer already sent into the old edge is still taken.
+        self.rcv_wup = self.rcv_nxt;
         let shift = self.opts.rcv_wscale;
         let field = (wnd.min(65535u32 << shift) >> shift).min(65535);
         let edge = self.rcv_nxt + (field << shift);
@@ -170,16 +171,44 @@ impl Connection {
         self.snd_max = self.snd_max.max(self.snd_nxt);
     }
 
+    /// The sequence number for a segment without data: the highest we have sent, unless the
+    /// peer's window has shrunk below it (Linux `tcp_acceptable_seq`). After a timeout rewinds
+    /// `snd_nxt`, an ACK must not carry a number the peer has already passed, or it is rejected.
+    fn acceptable_seq(&self) -> SeqNum {
+        let wnd_end = self.snd_una + self.snd_wnd;
+        if self.snd_max <= wnd_end {
+            self.snd_max
+        } else {
+            wnd_end
+        }
+    }
+
     /// Sends a pure ACK now.
     pub(crate) fn send_ack(&mut self, ctx: &mut Ctx<'_>) {
-        let seq = self.snd_nxt;
+        let seq = self.acceptable_seq();
         self.send(ctx, TcpFlags::ACK, seq, &[]);
     }
 
     /// Sends RST with our current sequence number (ABORT, RFC 9293 §3.10.5).
     pub(crate) fn send_rst(&mut self, ctx: &mut Ctx<'_>) {
-        let seq = self.snd_nxt;
+        let seq = self.acceptable_seq();
         self.send(ctx, TcpFlags::RST | TcpFlags::ACK, seq, &[]);
+    }
+
+    /// Option bytes the SACK blocks of the next segment take (`nop,nop,sack`), 0 without.
+    fn sack_option_len(&self) -> u32 {
+        if !self.opts.sack || self.ooo.is_empty() {
+            return 0;
+        }
+        let max = if self.opts.timestamps { 3 } else { 4 };
+        let n = self.ooo.range_count().min(max) as u32;
+        4 + 8 * n
+    }
+
+    /// Payload bytes the next segment may carry: the MSS less every option it carries, so that
+    /// segments with SACK blocks still fit the path (Linux `tcp_current_mss`).
+    pub(crate) fn payload_limit(&self) -> u32 {
+        self.snd_mss.saturating_sub(self.sack_option_len()).max(1)
     }
 
     /// Sequence number just past the last byte the application queued (where a FIN goes).
@@ -240,12 +269,17 @@ impl Connection {
                 if usable == 0 {
                     break;
                 }
-                let mss = self.snd_mss as usize;
+                let mss = self.payload_limit() as usize;
                 let len = unsent.min(mss).min(usable);
                 let is_last = len == unsent;
-                // Nagle (RFC 9293 §3.7.4): hold a small segment while data is unacknowledged,
-                // unless it is the last one before a FIN.
-                if len < mss && flight > 0 && !self.nodelay && !(is_last && self.fin_queued) {
+                // Nagle (RFC 9293 §3.7.4) in Minshall's form, as Linux: hold a small segment only
+                // while an earlier small one is unacknowledged, and never the one before a FIN.
+                if len < mss
+                    && flight > 0
+                    && !self.nodelay
+                    && !(is_last && self.fin_queued)
+                    && self.snd_sml > self.snd_una
+                {
                     break;
                 }
                 // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1).
@@ -266,6 +300,9 @@ impl Connection {
                     flags |= TcpFlags::FIN;
                 }
                 self.send(ctx, flags, seq, &payload);
+                if len < mss {
+                    self.snd_sml = seq + len as u32;
+                }
                 if retransmit {
                     ctx.counters.retrans_segs += 1;
                     ctx.counters.out_segs -= 1;
@@ -407,7 +444,7 @@ impl Connection {
         let start = self.snd_una;
         let off = start.diff(self.send_seq).max(0) as usize;
         let avail = self.send_buf.len().saturating_sub(off);
-        let len = avail.min(self.snd_mss as usize);
+        let len = avail.min(self.payload_limit() as usize);
         let fin_here = self.fin_queued && start + len as u32 == self.send_end();
         let mut flags = TcpFlags::ACK;
         if len > 0 {

@@ -1253,6 +1253,7 @@ impl Endpoint {
         conn.irs = h.irs;
         conn.rcv_nxt = h.irs + 1;
         conn.rcv_adv = conn.rcv_nxt + u32::from(h.window);
+        conn.rcv_wup = conn.rcv_nxt;
         conn.snd_una = h.iss + 1;
         conn.snd_nxt = h.iss + 1;
         conn.snd_max = h.iss + 1;
