@@ -65,6 +65,11 @@ pub struct Config {
     pub ephemeral_port_last: u16,
     /// IP TTL / hop limit of outgoing packets: 64 (`net.ipv4.ip_default_ttl`).
     pub ttl: u8,
+    /// Congestion control of new connections: CUBIC (RFC 9438, with HyStart++ RFC 9406), as
+    /// Linux's `net.ipv4.tcp_congestion_control` default; NewReno (RFC 5681, RFC 6582) on request.
+    pub congestion_control: crate::cc::Algorithm,
+    /// Send tail loss probes (RFC 8985 §7; Linux `net.ipv4.tcp_early_retrans` = 3).
+    pub tail_loss_probe: bool,
     /// Disable Nagle's algorithm on new connections (RFC 9293 §3.7.4; Linux default: Nagle on).
     pub nodelay: bool,
 }
@@ -97,6 +102,8 @@ impl Default for Config {
             ephemeral_port_first: 32768,
             ephemeral_port_last: 60999,
             ttl: 64,
+            congestion_control: crate::cc::Algorithm::Cubic,
+            tail_loss_probe: true,
             nodelay: false,
         }
     }

@@ -67,6 +67,16 @@ pub struct Counters {
     pub challenge_acks: u64,
     /// Retransmission timeouts that fired (`TCPTimeouts`).
     pub timeouts: u64,
+    /// Fast recoveries entered (`TCPSackRecovery` + `TCPRenoRecovery`).
+    pub fast_recoveries: u64,
+    /// ACKs on which loss detection found newly lost segments.
+    pub lost_segments_detected: u64,
+    /// D-SACK blocks received (`TCPDSACKRecv`).
+    pub dsacks_received: u64,
+    /// D-SACK blocks sent (`TCPDSACKOldSent`).
+    pub dsacks_sent: u64,
+    /// Tail loss probes sent (`TCPLossProbes`).
+    pub loss_probes: u64,
     /// ICMP and ICMPv6 messages received (`IcmpInMsgs`).
     pub icmp_in_msgs: u64,
     /// ICMP messages with a bad checksum or header (`IcmpInErrors`).

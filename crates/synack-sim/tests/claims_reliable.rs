@@ -43,9 +43,15 @@ fn acked_at(net: &Net, from: synack_sim::HostId, to: synack_sim::HostId, seq: u3
 fn r01_lost_segment_is_resent_after_an_rto_from_measured_rtts_with_exponential_backoff() {
     // 100 ms one way during the handshake (RTT 200 ms), then 50 ms (RTT 100 ms), so that the
     // RTO visibly follows the measurements.
+    // Tail loss probes (on by default, as in Linux) would repair the loss before the RTO; this
+    // test is about the RTO itself.
+    let no_tlp = Config {
+        tail_loss_probe: false,
+        ..Config::default()
+    };
     let mut net = Net::with(
         21,
-        Config::default(),
+        no_tlp,
         Config::default(),
         LinkConfig::with_delay(d_ms(100)),
     );

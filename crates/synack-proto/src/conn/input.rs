@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::seq::SeqNum;
 use crate::state::State;
+use crate::time::Instant;
 
 impl Connection {
     /// Handles one segment addressed to this connection.
@@ -63,7 +64,7 @@ impl Connection {
         self.rcv_wup = self.rcv_nxt;
         self.rcv_offset = 0;
         let opts = negotiate(ctx.config, seg);
-        self.apply_negotiated(ctx.config, opts);
+        self.apply_negotiated(ctx.config, opts, ctx.now);
         if let Some(ts) = seg.options.timestamps {
             self.ts_recent = ts.tsval;
         }
@@ -144,6 +145,9 @@ impl Connection {
             if !flags.rst() {
                 if seg_len > 0 && seq < self.rcv_nxt {
                     ctx.counters.duplicate_data += 1;
+                    if !seg.payload.is_empty() {
+                        self.dsack = Some((seq, seq + seg.payload.len() as u32));
+                    }
                 }
                 self.ack_now = true;
             }
@@ -245,16 +249,20 @@ impl Connection {
         }
     }
 
-    /// Updates the send side from an acceptable ACK (RFC 9293 §3.10.7.4 "fifth").
+    /// Updates the send side from an acceptable ACK (RFC 9293 §3.10.7.4 "fifth"): releases
+    /// acknowledged data, takes RTT samples (RFC 6298 with Karn's rule, RFC 7323 §4 with
+    /// timestamps), marks SACKed data, detects losses, and drives the congestion controller.
     fn process_ack(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>, seq: SeqNum, ack: SeqNum) {
         let window = u32::from(seg.window) << self.opts.snd_wscale;
         let old_una = self.snd_una;
+        let flight_before = self.flight();
+        let now = ctx.now;
+        let mut acked_bytes = 0u32;
+        let mut rtt: Option<crate::time::Duration> = None;
+        let mut acked_retransmitted = false;
         if ack > self.snd_una {
-            let acked = ack.diff(self.snd_una) as u32;
+            acked_bytes = ack.diff(self.snd_una) as u32;
             self.snd_una = ack;
-            if self.snd_nxt < self.snd_una {
-                self.snd_nxt = self.snd_una;
-            }
             // Release acknowledged data (#1 of the four parts of the send buffer leaves it).
             let data_acked = ack.diff(self.send_seq).max(0) as usize;
             let drain = data_acked.min(self.send_buf.len());
@@ -263,28 +271,54 @@ impl Connection {
             if drain > 0 {
                 ctx.event(Event::Writable(ctx.handle));
             }
-            // Karn's rule: only a segment sent once gives a sample.
-            if let Some((probe, sent)) = self.rtt_probe {
-                if ack >= probe {
-                    self.rtt.sample(ctx.now - sent);
-                    self.rtt_probe = None;
+            // Karn's rule: only segments sent once give a sample; the newest such one.
+            let rack = &mut self.rack;
+            let mut newest: Option<Instant> = None;
+            self.rtx.ack_to(ack, |s| {
+                rack.update(now, s.xmit_ts, s.end, s.ever_retrans, true);
+                rack.detect_reordering(s.end, s.ever_retrans);
+                if s.ever_retrans {
+                    acked_retransmitted = true;
+                } else if !s.sacked {
+                    newest = Some(newest.map_or(s.xmit_ts, |t: Instant| t.max(s.xmit_ts)));
                 }
+            });
+            rtt = newest.map(|t| now - t);
+            if rtt.is_none() && !acked_retransmitted {
+                if let Some((probe, sent)) = self.rtt_probe {
+                    if ack >= probe {
+                        rtt = Some(now - sent);
+                    }
+                }
+            }
+            self.rtt_probe = None;
+            if rtt.is_none() {
+                // RFC 7323 §4.1: the echoed timestamp dates the segment that triggered this ACK,
+                // retransmitted or not.
+                if let (true, Some(ts)) = (self.opts.timestamps, seg.options.timestamps) {
+                    if ts.tsecr != 0 {
+                        let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
+                        if ms < 60_000 {
+                            rtt = Some(crate::time::Duration::from_millis(u64::from(ms)));
+                        }
+                    }
+                }
+            }
+            if let Some(sample) = rtt {
+                self.rtt.sample(sample);
+                self.rack.on_rtt_sample(sample);
             }
             self.retries = 0;
             self.rtt.reset_backoff();
-            self.rtx_deadline = if self.flight() > 0 {
-                Some(ctx.now + self.rtt.rto())
-            } else {
-                None
-            };
-            self.on_cwnd_ack(acked, ack);
+            self.dupacks = 0;
         } else if ack == self.snd_una
             && seg.payload.is_empty()
             && !seg.flags.fin()
             && window == self.snd_wnd
             && self.flight() > 0
         {
-            self.on_dupack(ctx);
+            // A duplicate ACK (RFC 5681 §2).
+            self.dupacks = self.dupacks.saturating_add(1);
         }
 
         // Window update (RFC 9293 §3.10.7.4: SND.WL1/SND.WL2 guard against old segments).
@@ -293,6 +327,43 @@ impl Connection {
             self.max_snd_wnd = self.max_snd_wnd.max(window);
             self.snd_wl1 = seq;
             self.snd_wl2 = ack;
+        }
+
+        // SACK blocks (RFC 2018), then loss detection.
+        let (newly_sacked, dsack) = if self.opts.sack && !seg.options.sack.is_empty() {
+            self.apply_sack(ctx, seg.options.sack.as_slice())
+        } else {
+            (0, false)
+        };
+        let in_recovery = self.recovery_point.is_some();
+        let partial_ack =
+            in_recovery && acked_bytes > 0 && self.recovery_point.is_some_and(|p| self.snd_una < p);
+        if self.state.is_synchronized() && (self.flight() > 0 || !self.rtx.segs.is_empty()) {
+            self.detect_losses(ctx, dsack, partial_ack && !self.opts.sack);
+        }
+        // Congestion window growth (byte counting, RFC 3465) and recovery exit.
+        let delivered = acked_bytes.saturating_add(newly_sacked);
+        if delivered > 0 {
+            let cwnd_limited = flight_before.saturating_add(self.snd_mss) >= self.cwnd();
+            if let Some(cc) = self.cc.as_mut() {
+                cc.on_ack(now, delivered, rtt, flight_before, !cwnd_limited);
+            }
+        }
+        if let Some(point) = self.recovery_point {
+            if self.snd_una >= point {
+                self.recovery_point = None;
+                if let Some(cc) = self.cc.as_mut() {
+                    cc.on_recovery_exit(now);
+                }
+            }
+        }
+        if acked_bytes > 0 {
+            self.rtx_deadline = if self.flight() > 0 {
+                Some(now + self.rtt.rto())
+            } else {
+                None
+            };
+            self.tlp_deadline = None;
         }
 
         // Our FIN acknowledged?
@@ -311,49 +382,6 @@ impl Connection {
                 }
                 _ => {}
             }
-        }
-    }
-
-    /// Congestion window growth on new data acknowledged (RFC 5681 §3.1, RFC 6582 recovery exit).
-    fn on_cwnd_ack(&mut self, acked: u32, ack: SeqNum) {
-        self.dupacks = 0;
-        if let Some(recover) = self.recover {
-            if ack >= recover {
-                self.recover = None;
-                self.cwnd = self.ssthresh.max(self.snd_mss);
-            } else {
-                // Partial ACK: the next hole is lost too (RFC 6582 §3.2 step 5).
-                self.snd_nxt = self.snd_nxt.max(self.snd_una);
-                self.cwnd = self.cwnd.saturating_sub(acked).saturating_add(self.snd_mss);
-                self.partial_ack_pending = true;
-                return;
-            }
-        }
-        if self.cwnd < self.ssthresh {
-            self.cwnd = self.cwnd.saturating_add(acked.min(self.snd_mss));
-        } else {
-            let inc = (self.snd_mss * self.snd_mss / self.cwnd.max(1)).max(1);
-            self.cwnd = self.cwnd.saturating_add(inc);
-        }
-    }
-
-    /// A duplicate ACK (RFC 5681 §3.2; fast retransmit on the third).
-    fn on_dupack(&mut self, ctx: &mut Ctx<'_>) {
-        self.dupacks += 1;
-        if self.recover.is_some() {
-            self.cwnd = self.cwnd.saturating_add(self.snd_mss);
-            return;
-        }
-        if self.dupacks == 3 {
-            let flight = self.flight();
-            self.ssthresh = (flight / 2).max(2 * self.snd_mss);
-            self.recover = Some(self.snd_max);
-            let saved = self.snd_nxt;
-            self.snd_nxt = self.snd_una;
-            self.rtt_probe = None;
-            self.retransmit_head(ctx);
-            self.snd_nxt = self.snd_nxt.max(saved);
-            self.cwnd = self.ssthresh + 3 * self.snd_mss;
         }
     }
 
@@ -380,6 +408,10 @@ impl Connection {
         let behind = self.rcv_nxt.diff(start);
         if behind > 0 {
             let cut = (behind as usize).min(payload.len());
+            if cut > 0 {
+                // Report the duplicate (RFC 2883 D-SACK).
+                self.dsack = Some((start, start + cut as u32));
+            }
             payload = &payload[cut..];
             start += cut as u32;
             if cut > 0 && payload.is_empty() && !seg.flags.fin() {

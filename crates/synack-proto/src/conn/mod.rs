@@ -8,6 +8,7 @@
 
 mod input;
 mod output;
+mod recovery;
 
 pub(crate) use input::negotiate;
 
@@ -141,13 +142,24 @@ pub(crate) struct Connection {
     /// Delayed-ACK ("ping-pong") mode: entered when the peer's FIN arrives, as Linux does.
     pub pingpong: bool,
 
-    // Congestion control (RFC 5681 with NewReno recovery, RFC 6582).
-    pub cwnd: u32,
-    pub ssthresh: u32,
+    // Congestion control and loss recovery.
+    /// The congestion controller, once the handshake fixed the MSS.
+    pub cc: Option<alloc::boxed::Box<dyn crate::cc::CongestionControl + Send>>,
+    /// Segments in flight with their marks.
+    pub rtx: recovery::RtxQueue,
+    /// RACK-TLP state (RFC 8985).
+    pub rack: crate::rack::Rack,
+    /// Duplicate ACKs in a row (RFC 5681 §3.2).
     pub dupacks: u32,
-    pub recover: Option<SeqNum>,
-    /// A partial ACK during recovery asks for the next hole to be resent.
-    pub partial_ack_pending: bool,
+    /// In fast or RTO recovery until SND.UNA reaches this (RFC 6582 `recover`, RFC 6675
+    /// `RecoveryPoint`).
+    pub recovery_point: Option<SeqNum>,
+    /// RACK's reordering timer (RFC 8985 §6.3).
+    pub reorder_deadline: Option<Instant>,
+    /// Tail loss probe timer (RFC 8985 §7).
+    pub tlp_deadline: Option<Instant>,
+    /// A duplicate we received, to report as the first SACK block of our next ACK (RFC 2883).
+    pub dsack: Option<(SeqNum, SeqNum)>,
 
     /// An ICMP error that did not abort the connection (RFC 1122 §4.2.3.9 soft error); reported
     /// instead of `TimedOut` if the connection later gives up, as Linux does.
@@ -222,11 +234,14 @@ impl Connection {
             unacked_segs: 0,
             quickacks: 16,
             pingpong: false,
-            cwnd: 0,
-            ssthresh: u32::MAX,
+            cc: None,
+            rtx: recovery::RtxQueue::default(),
+            rack: crate::rack::Rack::new(),
             dupacks: 0,
-            recover: None,
-            partial_ack_pending: false,
+            recovery_point: None,
+            reorder_deadline: None,
+            tlp_deadline: None,
+            dsack: None,
             linger_deadline: None,
             soft_error: None,
             snd_sml: iss,
@@ -251,10 +266,15 @@ impl Connection {
     }
 
     /// Applies the options agreed in the handshake and sizes segments and windows from them.
-    pub fn apply_negotiated(&mut self, config: &Config, opts: Negotiated) {
+    pub fn apply_negotiated(&mut self, config: &Config, opts: Negotiated, now: Instant) {
         self.opts = opts;
         self.snd_mss = self.segment_payload();
-        self.cwnd = config.initial_window_segments.saturating_mul(self.snd_mss);
+        self.cc = Some(crate::cc::new_controller(
+            config.congestion_control,
+            self.snd_mss,
+            config.initial_window_segments,
+            now,
+        ));
     }
 
     /// Payload bytes per full-sized segment: the smaller of the peer's MSS, ours and the path's,
@@ -288,8 +308,19 @@ impl Connection {
             return false;
         }
         if self.state.is_synchronized() && self.flight() > 0 {
-            self.snd_nxt = self.snd_una;
-            self.rtt_probe = None;
+            // Linux tcp_simple_retransmit: what is in flight was too big; resend it now.
+            for i in 0..self.rtx.segs.len() {
+                let seg = self.rtx.segs[i];
+                if !seg.sacked && seg.len() > self.snd_mss {
+                    self.rtx.update(i, |s| {
+                        s.lost = true;
+                        s.retrans = false;
+                    });
+                }
+            }
+            if let Some(cc) = self.cc.as_mut() {
+                cc.set_mss(self.snd_mss);
+            }
             self.output(ctx);
         }
         true
@@ -326,6 +357,8 @@ impl Connection {
             self.delack_deadline,
             self.persist_deadline,
             self.linger_deadline,
+            self.reorder_deadline,
+            self.tlp_deadline,
         ]
         .into_iter()
         .flatten()
@@ -348,6 +381,9 @@ impl Connection {
         self.delack_deadline = None;
         self.persist_deadline = None;
         self.linger_deadline = None;
+        self.reorder_deadline = None;
+        self.tlp_deadline = None;
+        self.rtx.clear();
         self.send_buf = VecDeque::new();
         self.ooo.clear();
         if self.orphan {

@@ -72,9 +72,17 @@ impl Connection {
                 tsecr: self.ts_recent,
             });
         }
-        if self.opts.sack && !self.ooo.is_empty() {
+        let dsack = if self.opts.sack { self.dsack } else { None };
+        if self.opts.sack && (!self.ooo.is_empty() || dsack.is_some()) {
             let mut blocks = SackBlocks::new();
-            let max = if self.opts.timestamps { 3 } else { 4 };
+            let mut max = if self.opts.timestamps { 3 } else { 4 };
+            if let Some((l, r)) = dsack {
+                blocks.push(SackBlock {
+                    left: l.0,
+                    right: r.0,
+                });
+                max -= 1;
+            }
             for (s, e) in self.ooo.sack_ranges(max) {
                 let left = self.rcv_nxt + (s - self.rcv_offset) as u32;
                 let right = self.rcv_nxt + (e - self.rcv_offset) as u32;
@@ -108,6 +116,9 @@ impl Connection {
         }
         let window = self.select_window(syn);
         let ack = if flags.ack() { self.rcv_nxt.0 } else { 0 };
+        if flags.ack() && self.dsack.take().is_some() && self.opts.sack {
+            ctx.counters.dsacks_sent += 1;
+        }
         let tcp = TcpRepr {
             src_port: self.tuple.local.port(),
             dst_port: self.tuple.remote.port(),
@@ -197,11 +208,11 @@ impl Connection {
 
     /// Option bytes the SACK blocks of the next segment take (`nop,nop,sack`), 0 without.
     fn sack_option_len(&self) -> u32 {
-        if !self.opts.sack || self.ooo.is_empty() {
+        if !self.opts.sack || (self.ooo.is_empty() && self.dsack.is_none()) {
             return 0;
         }
         let max = if self.opts.timestamps { 3 } else { 4 };
-        let n = self.ooo.range_count().min(max) as u32;
+        let n = (self.ooo.range_count() + usize::from(self.dsack.is_some())).min(max) as u32;
         4 + 8 * n
     }
 
@@ -228,20 +239,22 @@ impl Connection {
         ) && self.syn_acked
     }
 
-    /// Sends whatever the windows and Nagle allow, a FIN when it is due, and a pending ACK.
+    /// Sends what the windows allow: first segments judged lost (RFC 6675 §5 step C, as far as
+    /// `pipe` stays below `cwnd`), then new data under Nagle and the peer's window, a FIN when it
+    /// is due, and a pending ACK. Arms the retransmission and tail-loss-probe timers.
     pub(crate) fn output(&mut self, ctx: &mut Ctx<'_>) {
         if self.state == State::Closed {
             return;
         }
         let mut sent_any = false;
         if self.can_send_data() {
-            if self.partial_ack_pending {
-                self.partial_ack_pending = false;
-                let saved = self.snd_nxt;
-                self.snd_nxt = self.snd_una;
-                self.rtt_probe = None;
-                self.retransmit_head(ctx);
-                self.snd_nxt = self.snd_nxt.max(saved);
+            // Retransmissions first.
+            while let Some(i) = self.next_lost() {
+                let rto_recovery_head = self.pipe() == 0;
+                if self.pipe() >= self.cwnd() && !rto_recovery_head {
+                    break;
+                }
+                self.retransmit_seg(ctx, i);
                 sent_any = true;
             }
             loop {
@@ -254,21 +267,21 @@ impl Connection {
                     self.fin_seq = Some(seq);
                     self.snd_nxt = seq + 1;
                     self.snd_max = self.snd_max.max(self.snd_nxt);
-                    if self.rtt_probe.is_none() {
-                        self.rtt_probe = Some((self.snd_nxt, ctx.now));
-                    }
+                    self.record_sent(seq, seq + 1, true, ctx.now);
                     sent_any = true;
                     break;
                 }
                 if unsent == 0 {
                     break;
                 }
-                let window = self.snd_wnd.min(self.cwnd.max(self.snd_mss));
-                let flight = self.flight();
-                let usable = window.saturating_sub(flight) as usize;
+                // The peer's window (RFC 9293 §3.8.6.2.1) and the congestion window.
+                let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as u32;
+                let cwnd_room = self.cwnd().saturating_sub(self.pipe());
+                let usable = wnd_room.min(cwnd_room) as usize;
                 if usable == 0 {
                     break;
                 }
+                let flight = self.flight();
                 let mss = self.payload_limit() as usize;
                 let len = unsent.min(mss).min(usable);
                 let is_last = len == unsent;
@@ -289,7 +302,6 @@ impl Connection {
                 let mut payload = Vec::with_capacity(len);
                 payload.extend(self.send_buf.range(off..off + len));
                 let seq = self.snd_nxt;
-                let retransmit = seq < self.snd_max;
                 let mut flags = TcpFlags::ACK;
                 if is_last {
                     flags |= TcpFlags::PSH;
@@ -303,19 +315,13 @@ impl Connection {
                 if len < mss {
                     self.snd_sml = seq + len as u32;
                 }
-                if retransmit {
-                    ctx.counters.retrans_segs += 1;
-                    ctx.counters.out_segs -= 1;
-                }
                 self.snd_nxt = seq + len as u32;
                 if with_fin {
                     self.fin_seq = Some(self.snd_nxt);
                     self.snd_nxt += 1;
                 }
                 self.snd_max = self.snd_max.max(self.snd_nxt);
-                if !retransmit && self.rtt_probe.is_none() {
-                    self.rtt_probe = Some((self.snd_nxt, ctx.now));
-                }
+                self.record_sent(seq, self.snd_nxt, with_fin, ctx.now);
                 sent_any = true;
                 if with_fin {
                     break;
@@ -326,12 +332,46 @@ impl Connection {
         if self.ack_now && !sent_any {
             self.send_ack(ctx);
         }
+        let synchronizing = matches!(self.state, State::SynSent | State::SynReceived);
         if self.flight() > 0 && self.rtx_deadline.is_none() {
             self.rtx_deadline = Some(ctx.now + self.rtt.rto());
         }
-        if self.flight() == 0 && !matches!(self.state, State::SynSent | State::SynReceived) {
+        if self.flight() == 0 && !synchronizing {
             self.rtx_deadline = None;
+            self.tlp_deadline = None;
+            self.reorder_deadline = None;
         }
+        self.arm_tlp(ctx);
+    }
+
+    /// Arms the tail loss probe (RFC 8985 §7.2): with SACK, data in flight, no recovery under
+    /// way and no probe outstanding, a probe goes out after about two round trips, well before
+    /// the RTO.
+    fn arm_tlp(&mut self, ctx: &Ctx<'_>) {
+        if !ctx.config.tail_loss_probe
+            || !self.opts.sack
+            || self.flight() == 0
+            || self.recovery_point.is_some()
+            || self.rack.tlp_outstanding()
+            || self.tlp_deadline.is_some()
+            || !self.state.is_synchronized()
+        {
+            return;
+        }
+        let rto_remaining = self
+            .rtx_deadline
+            .map(|d| d.saturating_duration_since(ctx.now));
+        let segs = self.flight().div_ceil(self.snd_mss.max(1));
+        let pto = self.rack.tlp_timeout(
+            self.rtt.srtt(),
+            segs,
+            ctx.config.delayed_ack.saturating_mul(5),
+            rto_remaining,
+        );
+        if rto_remaining.is_some_and(|r| pto >= r) {
+            return;
+        }
+        self.tlp_deadline = Some(ctx.now + pto);
     }
 
     /// Arms the persist timer when the peer's window is zero and data waits (RFC 9293 §3.8.6.1),
@@ -373,6 +413,14 @@ impl Connection {
                 return;
             }
         }
+        if self.reorder_deadline.is_some_and(|d| d <= now) {
+            self.reorder_deadline = None;
+            self.detect_losses(ctx, false, false);
+        }
+        if self.tlp_deadline.is_some_and(|d| d <= now) {
+            self.tlp_deadline = None;
+            self.send_loss_probe(ctx);
+        }
         if self.persist_deadline.is_some_and(|d| d <= now) {
             self.persist_deadline = None;
             self.persist_backoff = self.persist_backoff.saturating_add(1).min(16);
@@ -387,6 +435,35 @@ impl Connection {
             self.ack_now = true;
         }
         self.output(ctx);
+    }
+
+    /// The tail loss probe (RFC 8985 §7.3): new data if the windows allow, else the last
+    /// segment again, so that a lost tail is repaired by SACK recovery instead of an RTO.
+    fn send_loss_probe(&mut self, ctx: &mut Ctx<'_>) {
+        if self.flight() == 0 || self.recovery_point.is_some() {
+            return;
+        }
+        ctx.counters.loss_probes += 1;
+        let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
+        let unsent = self.send_buf.len().saturating_sub(off);
+        let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
+        if unsent > 0 && wnd_room > 0 {
+            let len = unsent.min(self.payload_limit() as usize).min(wnd_room);
+            let payload: Vec<u8> = self.send_buf.range(off..off + len).copied().collect();
+            let seq = self.snd_nxt;
+            self.send(ctx, TcpFlags::ACK | TcpFlags::PSH, seq, &payload);
+            self.snd_nxt = seq + len as u32;
+            self.snd_max = self.snd_max.max(self.snd_nxt);
+            self.record_sent(seq, self.snd_nxt, false, ctx.now);
+            self.rack.on_tlp_sent(self.snd_nxt, false);
+        } else if let Some(last) = self.rtx.segs.len().checked_sub(1) {
+            let end = self.rtx.segs[last].end;
+            self.retransmit_seg(ctx, last);
+            self.rack.on_tlp_sent(end, true);
+        }
+        if self.rtx_deadline.is_none() {
+            self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+        }
     }
 
     /// The retransmission timer expired (RFC 6298 §5.4-§5.7).
@@ -412,62 +489,68 @@ impl Connection {
             self.rtt.back_off();
         }
         self.rtt_probe = None;
-        ctx.counters.retrans_segs += 1;
         match self.state {
             State::SynSent => {
                 self.syn_retransmitted = true;
+                ctx.counters.retrans_segs += 1;
                 self.send(ctx, TcpFlags::SYN, self.iss, &[]);
                 ctx.counters.out_segs -= 1;
             }
             State::SynReceived => {
                 self.syn_retransmitted = true;
+                ctx.counters.retrans_segs += 1;
                 self.send(ctx, TcpFlags::SYN | TcpFlags::ACK, self.iss, &[]);
                 ctx.counters.out_segs -= 1;
             }
             _ => {
-                // Collapse the window and go back to the first unacknowledged byte (RFC 5681 §3.1).
-                let flight = self.flight();
-                self.ssthresh = (flight / 2).max(2 * self.snd_mss);
-                self.cwnd = self.snd_mss;
-                self.recover = Some(self.snd_max);
-                self.dupacks = 0;
-                self.snd_nxt = self.snd_una;
-                self.retransmit_head(ctx);
-                ctx.counters.retrans_segs -= 1;
+                self.enter_rto_recovery(ctx);
+                // The head goes out now whatever the window (RFC 6298 §5.4).
+                if let Some(i) = self.next_lost() {
+                    self.retransmit_seg(ctx, i);
+                }
             }
         }
         self.rtx_deadline = Some(ctx.now + self.rtt.rto());
     }
 
-    /// Resends the first unacknowledged segment (or the FIN alone) and moves `snd_nxt` past it.
-    pub(crate) fn retransmit_head(&mut self, ctx: &mut Ctx<'_>) {
-        let start = self.snd_una;
-        let off = start.diff(self.send_seq).max(0) as usize;
-        let avail = self.send_buf.len().saturating_sub(off);
-        let len = avail.min(self.payload_limit() as usize);
-        let fin_here = self.fin_queued && start + len as u32 == self.send_end();
+    /// Resends segment `i` of the retransmission queue (splitting it first if the path now takes
+    /// less) and marks it retransmitted.
+    pub(crate) fn retransmit_seg(&mut self, ctx: &mut Ctx<'_>, i: usize) {
+        let limit = self.payload_limit();
+        let Some(seg) = self.rtx.segs.get(i).copied() else {
+            return;
+        };
+        let data_len = seg.len() - u32::from(seg.fin);
+        if data_len > limit {
+            self.rtx.split(i, seg.start + limit);
+        }
+        while self.rtx.collapse_next(i, limit) {}
+        let Some(seg) = self.rtx.segs.get(i).copied() else {
+            return;
+        };
+        let data_len = (seg.len() - u32::from(seg.fin)) as usize;
+        let off = seg.start.diff(self.send_seq).max(0) as usize;
+        let end = (off + data_len).min(self.send_buf.len());
+        let payload: Vec<u8> = self.send_buf.range(off.min(end)..end).copied().collect();
         let mut flags = TcpFlags::ACK;
-        if len > 0 {
+        if !payload.is_empty() {
             flags |= TcpFlags::PSH;
         }
-        if fin_here {
+        if seg.fin {
             flags |= TcpFlags::FIN;
         }
-        if len == 0 && !fin_here {
-            return;
-        }
-        let payload: Vec<u8> = self.send_buf.range(off..off + len).copied().collect();
-        self.send(ctx, flags, start, &payload);
+        self.send(ctx, flags, seg.start, &payload);
         ctx.counters.retrans_segs += 1;
         ctx.counters.out_segs -= 1;
-        let mut next = start + len as u32;
-        if fin_here {
-            self.fin_seq = Some(next);
-            next += 1;
+        let now = ctx.now;
+        self.rtx.update(i, |s| {
+            s.lost = false;
+            s.retrans = true;
+            s.ever_retrans = true;
+            s.xmit_ts = now;
+        });
+        if self.rtx_deadline.is_none() {
+            self.rtx_deadline = Some(now + self.rtt.rto());
         }
-        if next > self.snd_nxt {
-            self.snd_nxt = next;
-        }
-        self.snd_max = self.snd_max.max(self.snd_nxt);
     }
 }

@@ -121,8 +121,18 @@ pub struct ConnInfo {
     pub srtt: Option<Duration>,
     /// Congestion window in bytes.
     pub cwnd: u32,
-    /// Slow-start threshold in bytes.
+    /// Slow-start threshold in bytes (`u32::MAX` until the first reduction).
     pub ssthresh: u32,
+    /// The congestion-control algorithm, e.g. `cubic`.
+    pub congestion_control: &'static str,
+    /// In fast or RTO recovery.
+    pub in_recovery: bool,
+    /// Bytes in flight the peer SACKed.
+    pub sacked_bytes: u32,
+    /// Bytes in flight judged lost and not yet retransmitted.
+    pub lost_bytes: u32,
+    /// Bytes of retransmissions in flight.
+    pub retrans_bytes: u32,
     /// Bytes in the send buffer (unacknowledged plus unsent).
     pub send_buffered: usize,
     /// Of those, bytes sent and not yet acknowledged (the send window's part #2).
@@ -495,8 +505,13 @@ impl Endpoint {
             timestamps: c.opts.timestamps,
             rto: c.rtt.rto(),
             srtt: c.rtt.srtt(),
-            cwnd: c.cwnd,
-            ssthresh: c.ssthresh,
+            cwnd: c.cwnd(),
+            ssthresh: c.cc.as_ref().map_or(u32::MAX, |cc| cc.ssthresh()),
+            congestion_control: c.cc.as_ref().map_or("none", |cc| cc.name()),
+            in_recovery: c.recovery_point.is_some(),
+            sacked_bytes: c.rtx.sacked,
+            lost_bytes: c.rtx.lost,
+            retrans_bytes: c.rtx.retrans,
             send_buffered: c.send_buf.len(),
             in_flight: c.flight(),
             recv_buffered: c.recv_buf.len(),
@@ -1249,7 +1264,7 @@ impl Endpoint {
     fn promote(&mut self, now: Instant, l: u32, h: &HalfOpen, seg: &TcpRepr<'_>, from: State) {
         let mut conn = Connection::new(&self.config, h.tuple, h.iss.0, h.ts_offset, now);
         conn.our_mss = h.our_mss;
-        conn.apply_negotiated(&self.config, h.opts);
+        conn.apply_negotiated(&self.config, h.opts, now);
         conn.irs = h.irs;
         conn.rcv_nxt = h.irs + 1;
         conn.rcv_adv = conn.rcv_nxt + u32::from(h.window);

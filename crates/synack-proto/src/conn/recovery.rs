@@ -1,0 +1,349 @@
+//! The retransmission queue and loss recovery: what is in flight, what the peer SACKed (RFC 2018,
+//! D-SACK RFC 2883), what is lost — by RACK's time-based rule (RFC 8985 §6), by the DupThresh rule
+//! of RFC 6675 §4 (`IsLost`), or, for peers without SACK, by three duplicate ACKs and NewReno's
+//! partial ACKs (RFC 5681 §3.2, RFC 6582) — and how much is in the network (RFC 6675 `pipe`).
+//!
+//! Like Linux's retransmit queue, every segment sent and not yet cumulatively acknowledged has an
+//! entry with its send time and marks. `snd_nxt` never moves back: a retransmission resends an
+//! entry, and the congestion controller ([`crate::cc`]) decides how much may be in flight.
+
+use alloc::collections::VecDeque;
+
+use super::{Connection, Ctx};
+use crate::rack::RecoveryState;
+use crate::seq::SeqNum;
+use crate::time::Instant;
+
+/// RFC 6675 DupThresh.
+const DUP_THRESH: u32 = 3;
+
+/// One segment in flight.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SentSeg {
+    pub start: SeqNum,
+    /// One past the last sequence number (the FIN included).
+    pub end: SeqNum,
+    pub fin: bool,
+    /// When it was last (re)transmitted.
+    pub xmit_ts: Instant,
+    /// The peer SACKed it.
+    pub sacked: bool,
+    /// Judged lost and not yet retransmitted since.
+    pub lost: bool,
+    /// A retransmission of it is in flight.
+    pub retrans: bool,
+    /// It was retransmitted at least once (Karn: its ACK gives no RTT sample).
+    pub ever_retrans: bool,
+}
+
+impl SentSeg {
+    pub fn len(&self) -> u32 {
+        self.end.diff(self.start).max(0) as u32
+    }
+}
+
+/// The queue with running byte totals of its marks.
+#[derive(Debug, Default)]
+pub(crate) struct RtxQueue {
+    pub segs: VecDeque<SentSeg>,
+    pub sacked: u32,
+    pub lost: u32,
+    pub retrans: u32,
+}
+
+impl RtxQueue {
+    fn account(&mut self, seg: &SentSeg, sign: i64) {
+        let len = i64::from(seg.len()) * sign;
+        let add = |v: &mut u32| *v = (i64::from(*v) + len).max(0) as u32;
+        if seg.sacked {
+            add(&mut self.sacked);
+        }
+        if seg.lost {
+            add(&mut self.lost);
+        }
+        if seg.retrans {
+            add(&mut self.retrans);
+        }
+    }
+
+    /// Changes the marks of segment `i`, keeping the totals right.
+    pub fn update(&mut self, i: usize, f: impl FnOnce(&mut SentSeg)) {
+        let Some(mut seg) = self.segs.get(i).copied() else {
+            return;
+        };
+        self.account(&seg, -1);
+        f(&mut seg);
+        self.account(&seg, 1);
+        self.segs[i] = seg;
+    }
+
+    /// Splits segment `i` so that a segment starts at `at` (strictly inside it).
+    pub fn split(&mut self, i: usize, at: SeqNum) {
+        let Some(seg) = self.segs.get(i).copied() else {
+            return;
+        };
+        if !(at > seg.start && at < seg.end) {
+            return;
+        }
+        let mut head = seg;
+        head.end = at;
+        head.fin = false;
+        let mut tail = seg;
+        tail.start = at;
+        self.segs[i] = head;
+        self.segs.insert(i + 1, tail);
+    }
+
+    /// Joins segment `i + 1` into segment `i` when both wait for retransmission and together
+    /// carry at most `limit` data bytes (Linux `tcp_retrans_try_collapse`): a retransmission
+    /// then repairs several small losses, or data and FIN, in one segment.
+    pub fn collapse_next(&mut self, i: usize, limit: u32) -> bool {
+        let (Some(cur), Some(next)) = (self.segs.get(i).copied(), self.segs.get(i + 1).copied())
+        else {
+            return false;
+        };
+        let waiting = |s: &SentSeg| s.lost && !s.retrans && !s.sacked;
+        let data = |s: &SentSeg| s.len() - u32::from(s.fin);
+        if !waiting(&cur) || !waiting(&next) || cur.fin || data(&cur) + data(&next) > limit {
+            return false;
+        }
+        self.account(&cur, -1);
+        self.account(&next, -1);
+        let mut merged = cur;
+        merged.end = next.end;
+        merged.fin = next.fin;
+        merged.ever_retrans |= next.ever_retrans;
+        self.account(&merged, 1);
+        self.segs[i] = merged;
+        self.segs.remove(i + 1);
+        true
+    }
+
+    /// Index of the segment holding `seq`.
+    pub fn find(&self, seq: SeqNum) -> Option<usize> {
+        let i = self.segs.partition_point(|s| s.end <= seq);
+        (i < self.segs.len() && self.segs[i].start <= seq).then_some(i)
+    }
+
+    /// Drops everything below `ack`; returns the segments fully acknowledged.
+    pub fn ack_to(&mut self, ack: SeqNum, mut on_acked: impl FnMut(&SentSeg)) {
+        while let Some(front) = self.segs.front().copied() {
+            if front.end <= ack {
+                self.account(&front, -1);
+                self.segs.pop_front();
+                on_acked(&front);
+            } else {
+                if front.start < ack {
+                    self.account(&front, -1);
+                    let mut rest = front;
+                    rest.start = ack;
+                    self.account(&rest, 1);
+                    self.segs[0] = rest;
+                }
+                break;
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        *self = RtxQueue::default();
+    }
+}
+
+impl Connection {
+    /// RFC 6675 `pipe`: bytes in flight, less those SACKed or judged lost, plus retransmissions
+    /// in flight. Without SACK, duplicate ACKs stand in for SACKed segments (as Linux's
+    /// `tcp_add_reno_sack`).
+    pub(crate) fn pipe(&self) -> u32 {
+        let sacked = if self.opts.sack {
+            self.rtx.sacked
+        } else {
+            self.dupacks.saturating_mul(self.snd_mss)
+        };
+        self.flight()
+            .saturating_sub(sacked)
+            .saturating_sub(self.rtx.lost)
+            .saturating_add(self.rtx.retrans)
+    }
+
+    /// The congestion window in bytes.
+    pub(crate) fn cwnd(&self) -> u32 {
+        self.cc.as_ref().map_or(self.snd_mss, |cc| cc.cwnd())
+    }
+
+    /// Records a segment just sent for the first time.
+    pub(crate) fn record_sent(&mut self, start: SeqNum, end: SeqNum, fin: bool, now: Instant) {
+        self.rtx.segs.push_back(SentSeg {
+            start,
+            end,
+            fin,
+            xmit_ts: now,
+            sacked: false,
+            lost: false,
+            retrans: false,
+            ever_retrans: false,
+        });
+    }
+
+    /// Marks the SACKed ranges (RFC 2018 §3) and reports a D-SACK (RFC 2883 §4). Returns
+    /// (bytes newly SACKed, D-SACK seen).
+    pub(crate) fn apply_sack(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        blocks: &[synack_wire::SackBlock],
+    ) -> (u32, bool) {
+        let mut newly = 0;
+        let mut dsack = false;
+        for (i, b) in blocks.iter().enumerate() {
+            let (l, r) = (SeqNum(b.left), SeqNum(b.right));
+            if r <= l {
+                continue;
+            }
+            if i == 0 {
+                // RFC 2883: a first block below the cumulative ACK, or inside the second block,
+                // reports a duplicate.
+                let inside_second = blocks
+                    .get(1)
+                    .is_some_and(|s| l >= SeqNum(s.left) && r <= SeqNum(s.right));
+                if r <= self.snd_una || inside_second {
+                    dsack = true;
+                    ctx.counters.dsacks_received += 1;
+                    continue;
+                }
+            }
+            let l = l.max(self.snd_una);
+            let r = r.min(self.snd_nxt);
+            if r <= l {
+                continue;
+            }
+            // Split at the edges, then mark every segment inside.
+            if let Some(i) = self.rtx.find(l) {
+                self.rtx.split(i, l);
+            }
+            if let Some(i) = self.rtx.find(r) {
+                self.rtx.split(i, r);
+            }
+            let mut i = self.rtx.segs.partition_point(|s| s.end <= l);
+            while i < self.rtx.segs.len() && self.rtx.segs[i].end <= r {
+                if !self.rtx.segs[i].sacked {
+                    newly += self.rtx.segs[i].len();
+                    let (xmit_ts, end, ever) = {
+                        let s = &self.rtx.segs[i];
+                        (s.xmit_ts, s.end, s.ever_retrans)
+                    };
+                    self.rack.update(ctx.now, xmit_ts, end, ever, true);
+                    self.rack.detect_reordering(end, ever);
+                    self.rtx.update(i, |s| {
+                        s.sacked = true;
+                        s.lost = false;
+                        s.retrans = false;
+                    });
+                }
+                i += 1;
+            }
+        }
+        (newly, dsack)
+    }
+
+    /// Marks segment `i` lost (it will be retransmitted when the window allows).
+    fn mark_lost(&mut self, i: usize) {
+        self.rtx.update(i, |s| {
+            s.lost = true;
+            s.retrans = false;
+        });
+    }
+
+    /// Runs loss detection after an ACK: RACK (RFC 8985 §6.2 step 5) and RFC 6675's DupThresh
+    /// rule with SACK; three duplicate ACKs and partial ACKs without. Enters recovery on the
+    /// first loss.
+    pub(crate) fn detect_losses(&mut self, ctx: &mut Ctx<'_>, dsack: bool, partial_ack: bool) {
+        let mut any = false;
+        if self.opts.sack {
+            let segs_sacked = self.rtx.segs.iter().filter(|s| s.sacked).count() as u32;
+            let state = if self.recovery_point.is_some() {
+                RecoveryState::InRecovery
+            } else {
+                RecoveryState::Open
+            };
+            let srtt = self.rtt.srtt().unwrap_or(self.rtt.base_rto());
+            self.rack
+                .update_reo_wnd(dsack, self.snd_una, self.snd_nxt, state, segs_sacked, srtt);
+            let candidates = self
+                .rtx
+                .segs
+                .iter()
+                .filter(|s| !s.sacked && !s.lost)
+                .map(|s| (s.end, s.xmit_ts));
+            let mut lost_ends = alloc::vec::Vec::new();
+            let timeout = self
+                .rack
+                .detect_loss_with(ctx.now, candidates, |end| lost_ends.push(end));
+            for end in lost_ends {
+                if let Some(i) = self.rtx.find(end - 1) {
+                    self.mark_lost(i);
+                    any = true;
+                }
+            }
+            self.reorder_deadline = timeout.map(|t| ctx.now + t);
+            // RFC 6675 IsLost: more than (DupThresh - 1) * SMSS bytes SACKed above.
+            let mut sacked_above = 0u32;
+            let limit = (DUP_THRESH - 1) * self.snd_mss;
+            for i in (0..self.rtx.segs.len()).rev() {
+                let s = self.rtx.segs[i];
+                if s.sacked {
+                    sacked_above = sacked_above.saturating_add(s.len());
+                } else if sacked_above > limit && !s.lost && !s.retrans {
+                    self.mark_lost(i);
+                    any = true;
+                }
+            }
+        } else if (self.dupacks == DUP_THRESH && self.recovery_point.is_none()) || partial_ack {
+            // RFC 5681 §3.2 fast retransmit / RFC 6582 §3.2 step 5: the first unacknowledged
+            // segment is lost.
+            if !self.rtx.segs.is_empty() && !self.rtx.segs[0].retrans {
+                self.mark_lost(0);
+                any = true;
+            }
+        }
+        if any {
+            ctx.counters.lost_segments_detected += 1;
+            if self.recovery_point.is_none() {
+                self.recovery_point = Some(self.snd_nxt);
+                ctx.counters.fast_recoveries += 1;
+                let flight = self.flight();
+                if let Some(cc) = self.cc.as_mut() {
+                    cc.on_congestion_event(ctx.now, flight);
+                }
+            }
+        }
+    }
+
+    /// The first segment judged lost and not yet retransmitted since.
+    pub(crate) fn next_lost(&self) -> Option<usize> {
+        if self.rtx.lost == 0 {
+            return None;
+        }
+        self.rtx
+            .segs
+            .iter()
+            .position(|s| s.lost && !s.retrans && !s.sacked)
+    }
+
+    /// The retransmission timer expired with data in flight (RFC 6298 §5.4-§5.6, RFC 5681 §3.1,
+    /// RFC 8985 §6.3): everything not SACKed is lost, the window collapses to one segment.
+    pub(crate) fn enter_rto_recovery(&mut self, ctx: &mut Ctx<'_>) {
+        let flight = self.flight();
+        if let Some(cc) = self.cc.as_mut() {
+            cc.on_rto(ctx.now, flight);
+        }
+        for i in 0..self.rtx.segs.len() {
+            if !self.rtx.segs[i].sacked {
+                self.mark_lost(i);
+            }
+        }
+        self.recovery_point = Some(self.snd_nxt);
+        self.dupacks = 0;
+        self.rack.reset_tlp();
+        self.tlp_deadline = None;
+    }
+}
