@@ -30,6 +30,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Draw a TCP connection from a pcap capture as a sequence diagram.
     Diagram(cmd::diagram::Args),
+    /// Run packetdrill scripts against the engine in virtual time.
+    Script(cmd::script::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Diagram(args) => cmd::diagram::run(args),
+        Command::Script(args) => cmd::script::run(args),
     };
     match result {
         Ok(()) | Err(cmd::CliError::BrokenPipe) => ExitCode::SUCCESS,

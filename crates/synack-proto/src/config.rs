@@ -40,10 +40,15 @@ pub struct Config {
     pub initial_window_segments: u32,
     /// Send buffer size in bytes: 16 KiB initial, as Linux's `tcp_wmem[1]`.
     pub send_buffer: usize,
+    /// Largest send buffer: auto-tuning grows the send buffer with the congestion window up to
+    /// this, 4 MiB (`tcp_wmem[2]` = 4194304).
+    pub max_send_buffer: usize,
     /// Receive buffer size in bytes: 128 KiB (`tcp_rmem[1]` = 131072).
     pub recv_buffer: usize,
     /// Largest receive buffer, which fixes the window-scale shift we announce: 6 MiB
-    /// (`tcp_rmem[2]` = 6291456 gives wscale 7, as Linux announces).
+    /// (`tcp_rmem[2]` = 6291456 gives wscale 7, as Linux announces). Dynamic right-sizing grows
+    /// the receive buffer up to this when the application reads fast (`tcp_moderate_rcvbuf`).
+    /// Set `recv_buffer` and this to the same value to fix the buffer.
     pub max_recv_buffer: usize,
     /// Offer window scaling (RFC 7323 §2; `net.ipv4.tcp_window_scaling` = 1).
     pub window_scaling: bool,
@@ -91,6 +96,7 @@ impl Default for Config {
             default_peer_mss: 536,
             initial_window_segments: 10,
             send_buffer: 16 * 1024,
+            max_send_buffer: 4 * 1024 * 1024,
             recv_buffer: 128 * 1024,
             max_recv_buffer: 6 * 1024 * 1024,
             window_scaling: true,

@@ -75,6 +75,8 @@ pub struct Counters {
     pub dsacks_received: u64,
     /// D-SACK blocks sent (`TCPDSACKOldSent`).
     pub dsacks_sent: u64,
+    /// Recoveries found spurious and undone (`TCPFullUndo` + `TCPDSACKUndo`).
+    pub spurious_recoveries_undone: u64,
     /// Tail loss probes sent (`TCPLossProbes`).
     pub loss_probes: u64,
     /// ICMP and ICMPv6 messages received (`IcmpInMsgs`).

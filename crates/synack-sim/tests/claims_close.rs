@@ -4,6 +4,14 @@
 //! Every test starts from the standard connection of [`establish`] (ESTABLISHED at 30 ms, 10 ms
 //! one-way delay). `x`/`y` are the client's/server's ISNs; with no data sent, the client's FIN is
 //! `u = x+1` and the server's `v = y+1`. The first close happens at `T` = 1 s.
+//!
+//! The ACK of a FIN that arrives in ESTABLISHED follows Linux: `tcp_fin` enters delayed-ACK
+//! (ping-pong) mode, so that an application closing at once sends its FIN with that ACK, but the
+//! delayed-ACK timeout (`icsk_ack.ato`) is still 0 until the first data segment has arrived (the
+//! kernel's packetdrill test `tcp_close_close-remote-fin-then-close.pkt`). So on a connection
+//! that has received no data the FIN is acknowledged at once, on its arrival; on one that has,
+//! the ACK waits the 40 ms delayed-ACK timeout and goes together with the FIN if the application
+//! closes within it.
 
 mod claims_support;
 
@@ -103,11 +111,12 @@ fn c02_peer_acks_fin_with_u_plus_1_enters_close_wait_and_reads_eof() {
     assert_eq!(net.recv(net.server, conn.server), Ok(Vec::new()));
 
     net.run_until(at(T, 100));
-    // The ACK of the FIN (ack = u+1), delayed 40 ms since the application neither sends nor
-    // closes; it moves the closer to FIN-WAIT-2.
+    // The ACK of the FIN (ack = u+1), sent at once on the FIN's arrival: no data has arrived on
+    // this connection, so Linux's delayed-ACK timeout is still 0. It moves the closer to
+    // FIN-WAIT-2 one delay later.
     assert_segs(
         &net.segs_since(net.server, net.client, T),
-        &[(at(T, 50), ACK, v, add(u, 1), 0)],
+        &[(at(T, 10), ACK, v, add(u, 1), 0)],
         &net.dump(),
     );
     assert_eq!(
@@ -118,7 +127,7 @@ fn c02_peer_acks_fin_with_u_plus_1_enters_close_wait_and_reads_eof() {
         transitions_since(&net, net.client, conn.tuple(), T),
         [
             (T, State::Established, State::FinWait1),
-            (at(T, 60), State::FinWait1, State::FinWait2),
+            (at(T, 20), State::FinWait1, State::FinWait2),
         ]
     );
 }
@@ -194,7 +203,8 @@ fn c05_closer_acks_v_plus_1_enters_time_wait_and_the_other_side_is_closed() {
         transitions_since(&net, net.client, conn.tuple(), T),
         [
             (T, State::Established, State::FinWait1),
-            (at(T, 60), State::FinWait1, State::FinWait2),
+            // The server acknowledged the FIN at once (no data received: no delayed ACK).
+            (at(T, 20), State::FinWait1, State::FinWait2),
             (at(T2, 10), State::FinWait2, State::TimeWait),
         ]
     );
@@ -362,11 +372,13 @@ fn c08_ack_of_the_first_fin_lost_closer_resends_fin_after_its_rto() {
         ],
         &trace,
     );
+    // The server acknowledges the FIN at once on its arrival (no data received yet, so no
+    // delayed ACK); that ACK is lost, and the repeated FIN is acknowledged at once too.
     let acks = net.segs_since(net.server, net.client, T);
     assert_segs(
         &acks,
         &[
-            (at(T, 50), ACK, add(y, 1), add(u, 1), 0),
+            (at(T, 10), ACK, add(y, 1), add(u, 1), 0),
             (T + rto + d_ms(10), ACK, add(y, 1), add(u, 1), 0),
         ],
         &trace,
@@ -381,25 +393,48 @@ fn c08_ack_of_the_first_fin_lost_closer_resends_fin_after_its_rto() {
     );
 }
 
+/// A request and its response before the close: the client sends 100 bytes at 500 ms, the
+/// server reads them and answers 100 bytes at 600 ms, which the client reads. Each side then
+/// has received data, so the server's delayed-ACK timeout is no longer 0. Runs until 700 ms.
+/// (The segments of this exchange are not the subject of C09; its tests check those from `T`.)
+fn exchange_data(net: &mut Net, conn: &Conn) {
+    net.run_until(ms(500));
+    net.send(net.client, conn.client, &pattern(100, 1));
+    net.run_until(ms(600));
+    assert_eq!(net.read_available(net.server, conn.server), pattern(100, 1));
+    net.send(net.server, conn.server, &pattern(100, 2));
+    net.run_until(ms(700));
+    assert_eq!(net.read_available(net.client, conn.client), pattern(100, 2));
+    // Both sides are ESTABLISHED with everything acknowledged: 100 bytes each way.
+    let (x, y) = (conn.x, conn.y);
+    for (host, c, snd, rcv) in [
+        (net.client, conn.client, add(x, 101), add(y, 101)),
+        (net.server, conn.server, add(y, 101), add(x, 101)),
+    ] {
+        let info = net.ep(host).info(c).unwrap();
+        assert_eq!(
+            (info.state, info.snd_una, info.snd_nxt, info.rcv_nxt),
+            (State::Established, snd, snd, rcv),
+            "{}",
+            net.dump()
+        );
+    }
+}
+
 #[test]
 fn c09_passive_ack_and_fin_are_separate_unless_it_closes_at_once() {
-    // The server does not close yet: its ACK of the FIN travels alone (after the 40 ms delayed
-    // ACK), its FIN later in a segment of its own.
-    let (mut net, conn) = established(10);
-    let (u, v) = (add(conn.x, 1), add(conn.y, 1));
-    close_in_order(&mut net, &conn);
-    assert_segs(
-        &net.segs_since(net.server, net.client, T),
-        &[
-            (at(T, 50), ACK, v, add(u, 1), 0),
-            (T2, FIN | ACK, v, add(u, 1), 0),
-        ],
-        &net.dump(),
-    );
+    // Linux's rule: a FIN arriving in ESTABLISHED puts the receiver in delayed-ACK (ping-pong)
+    // mode, so its ACK waits up to 40 ms for something to ride on; if the application closes
+    // within that time, the ACK travels with its FIN. The delayed-ACK timeout (`icsk_ack.ato`)
+    // is 0, though, until the first data segment has arrived: before any data the FIN is
+    // acknowledged at once.
 
-    // The server closes as soon as it reads end of stream: ACK and FIN travel together.
+    // (a) Data exchanged, then the server closes as soon as it reads end of stream: a single
+    //     FIN+ACK segment acknowledges the client's FIN, and no pure ACK is sent.
     let (mut net, conn) = established(11);
-    let (u, v) = (add(conn.x, 1), add(conn.y, 1));
+    exchange_data(&mut net, &conn);
+    // After 100 bytes each way: u = x+101, v = y+101.
+    let (u, v) = (add(conn.x, 101), add(conn.y, 101));
     let server = net.server;
     net.sim.app_set_options(
         server,
@@ -437,6 +472,80 @@ fn c09_passive_ack_and_fin_are_separate_unless_it_closes_at_once() {
             (T, State::Established, State::FinWait1),
             (at(T, 20), State::FinWait1, State::FinWait2),
             (at(T, 20), State::FinWait2, State::TimeWait),
+        ]
+    );
+
+    // (b) Data exchanged, but the server does not close at once: it still has a last response
+    //     to send (at T + 100 ms) and closes only at T2. Its ACK of the FIN goes alone when the
+    //     40 ms delayed-ACK timer fires, then the data, then the FIN, each a segment of its own.
+    let (mut net, conn) = established(10);
+    exchange_data(&mut net, &conn);
+    let (u, v) = (add(conn.x, 101), add(conn.y, 101));
+    net.run_until(T);
+    net.shutdown(net.client, conn.client);
+    net.run_until(at(T, 100));
+    assert_eq!(net.recv(net.server, conn.server), Ok(Vec::new()), "EOF");
+    net.send(net.server, conn.server, &pattern(100, 3));
+    net.run_until(T2);
+    net.close(net.server, conn.server);
+    net.run_until(at(T2, 100));
+    let trace = net.dump();
+    assert_segs(
+        &net.segs_since(net.server, net.client, T),
+        &[
+            (at(T, 50), ACK, v, add(u, 1), 0),
+            (at(T, 100), PSH | ACK, v, add(u, 1), 100),
+            (T2, FIN | ACK, add(v, 100), add(u, 1), 0),
+        ],
+        &trace,
+    );
+    assert_segs(
+        &net.segs_since(net.client, net.server, T),
+        &[
+            (T, FIN | ACK, u, v, 0),
+            (at(T, 110), ACK, add(u, 1), add(v, 100), 0),
+            (at(T2, 10), ACK, add(u, 1), add(v, 101), 0),
+        ],
+        &trace,
+    );
+    assert_eq!(net.read_available(net.client, conn.client), pattern(100, 3));
+    assert_eq!(
+        transitions_since(&net, net.server, conn.server_tuple(), T),
+        [
+            (at(T, 10), State::Established, State::CloseWait),
+            (T2, State::CloseWait, State::LastAck),
+            (at(T2, 20), State::LastAck, State::Closed),
+        ]
+    );
+    assert_eq!(
+        transitions_since(&net, net.client, conn.tuple(), T),
+        [
+            (T, State::Established, State::FinWait1),
+            (at(T, 60), State::FinWait1, State::FinWait2),
+            (at(T2, 10), State::FinWait2, State::TimeWait),
+        ]
+    );
+
+    // (c) No data received yet (the delayed-ACK timeout is still 0): the server acknowledges
+    //     the FIN at once, on its arrival, in a pure ACK; its FIN follows when it closes at T2.
+    let (mut net, conn) = established(12);
+    let (u, v) = (add(conn.x, 1), add(conn.y, 1));
+    close_in_order(&mut net, &conn);
+    let trace = net.dump();
+    assert_segs(
+        &net.segs_since(net.server, net.client, T),
+        &[
+            (at(T, 10), ACK, v, add(u, 1), 0),
+            (T2, FIN | ACK, v, add(u, 1), 0),
+        ],
+        &trace,
+    );
+    assert_eq!(
+        transitions_since(&net, net.client, conn.tuple(), T),
+        [
+            (T, State::Established, State::FinWait1),
+            (at(T, 20), State::FinWait1, State::FinWait2),
+            (at(T2, 10), State::FinWait2, State::TimeWait),
         ]
     );
 }
@@ -679,7 +788,9 @@ fn c13_orphaned_fin_wait_2_is_reclaimed_after_60_s() {
     // The client closes (the application is gone); the server application never closes.
     net.run_until(T);
     net.close(net.client, conn.client);
-    let fin_wait_2 = at(T, 60);
+    // The server acknowledges the FIN at once (no data received, so no delayed ACK): FIN-WAIT-2
+    // from when that ACK arrives.
+    let fin_wait_2 = at(T, 20);
     net.run_until(fin_wait_2 + d_s(60) - d_ms(1));
     assert_eq!(
         net.ep(net.client).state_of(&conn.tuple()),

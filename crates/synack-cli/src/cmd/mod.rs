@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod diagram;
+pub mod script;
 
 use std::io::{self, IsTerminal, Write};
 

@@ -157,8 +157,10 @@ impl Connection {
         // Second: RST (RFC 5961 §3: exact match resets, in-window gets a challenge ACK).
         if flags.rst() {
             if seq == self.rcv_nxt {
+                // The error as Linux's tcp_reset reports it.
                 let error = match self.state {
                     State::SynReceived => Error::ConnectionRefused,
+                    State::CloseWait => Error::BrokenPipe,
                     State::Closing | State::LastAck | State::TimeWait => {
                         self.terminate(ctx, None);
                         return;
@@ -348,10 +350,20 @@ impl Connection {
             if let Some(cc) = self.cc.as_mut() {
                 cc.on_ack(now, delivered, rtt, flight_before, !cwnd_limited);
             }
+            self.tune_send_buffer(ctx.config);
+        }
+        if acked_bytes > 0 || dsack {
+            let tsecr = seg.options.timestamps.map(|t| t.tsecr);
+            self.try_undo(
+                ctx,
+                tsecr.filter(|_| self.opts.timestamps && acked_bytes > 0),
+                dsack,
+            );
         }
         if let Some(point) = self.recovery_point {
             if self.snd_una >= point {
                 self.recovery_point = None;
+                self.undo = None;
                 if let Some(cc) = self.cc.as_mut() {
                     cc.on_recovery_exit(now);
                 }
@@ -452,6 +464,7 @@ impl Connection {
             self.rcv_offset += take as u64;
             if take > 0 {
                 self.unacked_segs += 1;
+                self.grow_window(take as u32);
             }
             // Pull in whatever the out-of-order queue now joins.
             while let Some(more) = self.ooo.pop_at(self.rcv_offset) {
@@ -488,6 +501,20 @@ impl Connection {
         }
     }
 
+    /// Opens the offered window after a well-sized segment (Linux `tcp_grow_window`): by two
+    /// segments, or twice the segment, up to the buffer. Small segments do not grow it.
+    fn grow_window(&mut self, len: u32) {
+        let mss = u32::from(self.our_mss);
+        if len.saturating_mul(2) < mss {
+            return;
+        }
+        let clamp = self.recv_cap as u32;
+        if self.rcv_ssthresh < clamp {
+            let incr = (2 * mss).max(2 * len);
+            self.rcv_ssthresh = self.rcv_ssthresh.saturating_add(incr).min(clamp);
+        }
+    }
+
     /// Decides between an immediate and a delayed ACK for in-order data (RFC 9293 §3.8.6.3,
     /// RFC 5681 §4.2: at least every second full-sized segment).
     fn schedule_ack(&mut self, ctx: &mut Ctx<'_>) {
@@ -509,10 +536,13 @@ impl Connection {
         match self.state {
             State::Established => {
                 // Linux enters delayed-ACK mode here, so an application that closes at once
-                // sends its FIN together with this ACK.
+                // sends its FIN together with this ACK. Before any data arrived its delayed-ACK
+                // timeout is still zero (icsk_ack.ato), so the ACK goes at once.
                 self.pingpong = true;
                 self.set_state(ctx, State::CloseWait);
-                if self.delack_deadline.is_none() {
+                if self.rcv_offset == 0 {
+                    self.ack_now = true;
+                } else if self.delack_deadline.is_none() {
                     self.delack_deadline = Some(ctx.now + ctx.config.delayed_ack);
                 }
             }

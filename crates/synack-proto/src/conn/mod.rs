@@ -103,6 +103,13 @@ pub(crate) struct Connection {
     pub rcv_wup: SeqNum,
     pub recv_buf: VecDeque<u8>,
     pub recv_cap: usize,
+    /// The most window we offer now (Linux `rcv_ssthresh`): starts at the window of our SYN and
+    /// grows by two segments per full-sized segment received (`tcp_grow_window`), up to the
+    /// buffer, so the window opens as the peer proves it sends well.
+    pub rcv_ssthresh: u32,
+    /// Dynamic right-sizing (Linux `rcvq_space`): bytes the application read since `drs_time`.
+    pub drs_copied: usize,
+    pub drs_time: Instant,
     pub ooo: Reassembly,
     /// Stream offset of `rcv_nxt` (bytes received in order so far).
     pub rcv_offset: u64,
@@ -158,6 +165,10 @@ pub(crate) struct Connection {
     pub reorder_deadline: Option<Instant>,
     /// Tail loss probe timer (RFC 8985 §7).
     pub tlp_deadline: Option<Instant>,
+    /// Undo bookkeeping of the current recovery: our TSval when its first retransmission went out
+    /// (Eifel detection, RFC 3522) and retransmissions not yet reported as duplicates by D-SACK
+    /// (RFC 2883 §4). Linux `retrans_stamp` / `undo_retrans`.
+    pub undo: Option<(Option<u32>, u32)>,
     /// A duplicate we received, to report as the first SACK block of our next ACK (RFC 2883).
     pub dsack: Option<(SeqNum, SeqNum)>,
 
@@ -209,6 +220,9 @@ impl Connection {
             rcv_wup: SeqNum(0),
             recv_buf: VecDeque::new(),
             recv_cap: config.recv_buffer,
+            rcv_ssthresh: 65535,
+            drs_copied: 0,
+            drs_time: now,
             ooo: Reassembly::new(),
             rcv_offset: 0,
             ooo_fin: None,
@@ -242,6 +256,7 @@ impl Connection {
             reorder_deadline: None,
             tlp_deadline: None,
             dsack: None,
+            undo: None,
             linger_deadline: None,
             soft_error: None,
             snd_sml: iss,
@@ -397,6 +412,36 @@ impl Connection {
             ctx.event(Event::Readable(ctx.handle));
             ctx.event(Event::Writable(ctx.handle));
         }
+    }
+
+    /// Send-buffer auto-tuning (Linux `tcp_sndbuf_expand`): room for twice the congestion window,
+    /// so the application can keep the pipe full, within the configured bounds.
+    pub fn tune_send_buffer(&mut self, config: &Config) {
+        let want = (self.cwnd() as usize).saturating_mul(2);
+        let cap = want.clamp(
+            config.send_buffer,
+            config.max_send_buffer.max(config.send_buffer),
+        );
+        if cap > self.send_cap {
+            self.send_cap = cap;
+        }
+    }
+
+    /// Receive-buffer auto-tuning (Linux `tcp_rcv_space_adjust`, dynamic right-sizing): once per
+    /// round trip, make room for about four times what the application read in it, up to the
+    /// configured maximum, so the advertised window never limits a reader that keeps up.
+    pub fn tune_recv_buffer(&mut self, max: usize, now: Instant, read: usize) {
+        self.drs_copied += read;
+        let rtt = self.rtt.srtt().unwrap_or(self.rtt.base_rto());
+        if now.saturating_duration_since(self.drs_time) < rtt {
+            return;
+        }
+        let want = self.drs_copied.saturating_mul(4);
+        if want > self.recv_cap {
+            self.recv_cap = want.min(max);
+        }
+        self.drs_copied = 0;
+        self.drs_time = now;
     }
 
     /// Free space in the send buffer.

@@ -31,12 +31,15 @@ impl Connection {
     /// The right edge never moves left (RFC 9293 §3.8.6.2.2), and small increases are held back
     /// (receiver-side silly window avoidance).
     pub(crate) fn select_window(&mut self, syn: bool) -> u16 {
-        let free = self.recv_cap.saturating_sub(self.recv_buf.len()) as u32;
+        // Free space, but no more than the window we are willing to offer yet (Linux
+        // __tcp_select_window: free_space = min(free_space, rcv_ssthresh)).
+        let free =
+            (self.recv_cap.saturating_sub(self.recv_buf.len()) as u32).min(self.rcv_ssthresh);
         let current = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
         let threshold = (self.recv_cap as u32 / 2).min(u32::from(self.our_mss));
         // Receiver-side silly window avoidance: offer more only in steps of at least one MSS (or
         // half the buffer), and never more than the buffer can hold.
-        let wnd = if free >= current.saturating_add(threshold) || free == self.recv_cap as u32 {
+        let wnd = if free >= current.saturating_add(threshold) || free == self.rcv_ssthresh {
             free
         } else {
             current.min(free)
@@ -48,20 +51,43 @@ impl Connection {
             let rounded = w / mss * mss;
             let w = if rounded == 0 { w } else { rounded };
             self.rcv_adv = self.rcv_nxt + w;
+            self.rcv_ssthresh = w;
             self.last_window = w;
             return w as u16;
         }
-        // Scaling truncates: the offered edge may fall short of the old one by less than
-        // 2^shift (RFC 7323 §2.4). Data the peer already sent into the old edge is still taken.
         self.rcv_wup = self.rcv_nxt;
+        // Scaled: rounded up to the scale unit so that a small window is not scaled away, as
+        // Linux does (ALIGN in __tcp_select_window). Data up to that edge is always accepted, so
+        // the few bytes beyond the buffer are a soft limit.
         let shift = self.opts.rcv_wscale;
-        let field = (wnd.min(65535u32 << shift) >> shift).min(65535);
+        let unit = 1u32 << shift;
+        let aligned = if wnd == 0 {
+            0
+        } else {
+            wnd.saturating_add(unit - 1) & !(unit - 1)
+        };
+        let field = (aligned.min(65535u32 << shift) >> shift).min(65535);
         let edge = self.rcv_nxt + (field << shift);
         if edge > self.rcv_adv {
             self.rcv_adv = edge;
         }
         self.last_window = field << shift;
         field as u16
+    }
+
+    /// True when reading freed enough space to tell the peer at once: the window we would offer
+    /// is at least twice the one it has (Linux `tcp_cleanup_rbuf`).
+    pub(crate) fn window_update_due(&self) -> bool {
+        let now_wnd = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
+        let clamp = self.recv_cap as u32;
+        if 2 * now_wnd > clamp {
+            return false;
+        }
+        let free =
+            (self.recv_cap.saturating_sub(self.recv_buf.len()) as u32).min(self.rcv_ssthresh);
+        let unit = 1u32 << self.opts.rcv_wscale;
+        let new_wnd = free & !(unit - 1);
+        new_wnd > 0 && new_wnd >= 2 * now_wnd
     }
 
     fn base_options(&self, now: Instant) -> TcpOptions {
@@ -543,6 +569,11 @@ impl Connection {
         ctx.counters.retrans_segs += 1;
         ctx.counters.out_segs -= 1;
         let now = ctx.now;
+        let ts = self.ts_now(now);
+        if let Some((stamp, pending)) = self.undo.as_mut() {
+            stamp.get_or_insert(ts);
+            *pending += 1;
+        }
         self.rtx.update(i, |s| {
             s.lost = false;
             s.retrans = true;

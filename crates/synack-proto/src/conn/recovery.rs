@@ -285,18 +285,9 @@ impl Connection {
                 }
             }
             self.reorder_deadline = timeout.map(|t| ctx.now + t);
-            // RFC 6675 IsLost: more than (DupThresh - 1) * SMSS bytes SACKed above.
-            let mut sacked_above = 0u32;
-            let limit = (DUP_THRESH - 1) * self.snd_mss;
-            for i in (0..self.rtx.segs.len()).rev() {
-                let s = self.rtx.segs[i];
-                if s.sacked {
-                    sacked_above = sacked_above.saturating_add(s.len());
-                } else if sacked_above > limit && !s.lost && !s.retrans {
-                    self.mark_lost(i);
-                    any = true;
-                }
-            }
+            // With RACK, the DupThresh rule of RFC 6675 is not used (RFC 8985 §6.2: RACK's
+            // reordering window is zero until reordering is seen, which gives the same speed),
+            // as in Linux since 4.18.
         } else if (self.dupacks == DUP_THRESH && self.recovery_point.is_none()) || partial_ack {
             // RFC 5681 §3.2 fast retransmit / RFC 6582 §3.2 step 5: the first unacknowledged
             // segment is lost.
@@ -309,12 +300,44 @@ impl Connection {
             ctx.counters.lost_segments_detected += 1;
             if self.recovery_point.is_none() {
                 self.recovery_point = Some(self.snd_nxt);
+                self.undo = Some((None, 0));
                 ctx.counters.fast_recoveries += 1;
                 let flight = self.flight();
                 if let Some(cc) = self.cc.as_mut() {
                     cc.on_congestion_event(ctx.now, flight);
                 }
             }
+        }
+    }
+
+    /// Undoes the window reduction of the current recovery when it proves spurious (Linux
+    /// `tcp_try_undo_*`): the ACK echoes a timestamp older than our first retransmission, so the
+    /// original arrived (Eifel, RFC 3522 §3.2); or D-SACK reported every retransmission as a
+    /// duplicate (RFC 2883 §4.2).
+    pub(crate) fn try_undo(&mut self, ctx: &mut Ctx<'_>, tsecr: Option<u32>, dsack: bool) {
+        let Some((stamp, pending)) = self.undo else {
+            return;
+        };
+        let eifel = match (stamp, tsecr) {
+            (Some(stamp), Some(echo)) if echo != 0 => (echo.wrapping_sub(stamp) as i32) < 0,
+            _ => false,
+        };
+        let mut pending = pending;
+        if dsack && pending > 0 {
+            pending -= 1;
+        }
+        let all_dup = dsack && pending == 0 && stamp.is_some();
+        if eifel || all_dup {
+            let undone = self
+                .cc
+                .as_mut()
+                .is_some_and(|cc| cc.on_spurious_congestion(ctx.now));
+            if undone {
+                ctx.counters.spurious_recoveries_undone += 1;
+            }
+            self.undo = None;
+        } else {
+            self.undo = Some((stamp, pending));
         }
     }
 
@@ -342,6 +365,9 @@ impl Connection {
             }
         }
         self.recovery_point = Some(self.snd_nxt);
+        if self.undo.is_none() {
+            self.undo = Some((None, 0));
+        }
         self.dupacks = 0;
         self.rack.reset_tlp();
         self.tlp_deadline = None;

@@ -133,6 +133,11 @@ pub struct ConnInfo {
     pub lost_bytes: u32,
     /// Bytes of retransmissions in flight.
     pub retrans_bytes: u32,
+    /// Size of the send buffer now (auto-tuning grows it from `Config::send_buffer`).
+    pub send_buffer: usize,
+    /// Size of the receive buffer now (dynamic right-sizing grows it from
+    /// `Config::recv_buffer`).
+    pub recv_buffer: usize,
     /// Bytes in the send buffer (unacknowledged plus unsent).
     pub send_buffered: usize,
     /// Of those, bytes sent and not yet acknowledged (the send window's part #2).
@@ -512,6 +517,8 @@ impl Endpoint {
             sacked_bytes: c.rtx.sacked,
             lost_bytes: c.rtx.lost,
             retrans_bytes: c.rtx.retrans,
+            send_buffer: c.send_cap,
+            recv_buffer: c.recv_cap,
             send_buffered: c.send_buf.len(),
             in_flight: c.flight(),
             recv_buffered: c.recv_buf.len(),
@@ -556,17 +563,18 @@ impl Endpoint {
     /// Reads received data. `Ok(0)` means end of stream (the peer's FIN); [`Error::WouldBlock`]
     /// means nothing yet; a reset or timeout is reported once as its error, then as end of stream.
     pub fn recv(&mut self, now: Instant, h: ConnHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        let max_recv = self.config.max_recv_buffer.max(self.config.recv_buffer);
         let c = self.conn_mut(h)?;
         if !c.recv_buf.is_empty() && !buf.is_empty() {
             let n = buf.len().min(c.recv_buf.len());
             for (dst, src) in buf.iter_mut().zip(c.recv_buf.drain(..n)) {
                 *dst = src;
             }
-            // Open the window when reading freed enough (RFC 9293 §3.8.6.2.2).
-            let free = c.recv_cap - c.recv_buf.len();
-            let advertised = c.rcv_adv.diff(c.rcv_nxt).max(0) as usize;
-            let step = (2 * c.our_mss as usize).min(c.recv_cap / 2);
-            if c.state.is_synchronized() && free >= advertised + step && !c.fin_received {
+            c.tune_recv_buffer(max_recv, now, n);
+            // Open the window when reading freed a lot (RFC 9293 §3.8.6.2.2): as Linux's
+            // tcp_cleanup_rbuf, when the window we would offer now is at least twice the one the
+            // peer has.
+            if c.state.is_synchronized() && !c.fin_received && c.window_update_due() {
                 c.ack_now = true;
                 self.with_conn(now, h.index, |c, ctx| c.output(ctx));
             }
@@ -1197,48 +1205,58 @@ impl Endpoint {
         self.counters.out_segs -= 1;
     }
 
-    /// A segment for a half-open entry (Linux `tcp_check_req`, RFC 9293 §3.10.7.4 SYN-RECEIVED).
+    /// A segment for a half-open entry, checked in the order of Linux's `tcp_check_req` (RFC 9293
+    /// §3.10.7.4 SYN-RECEIVED, RFC 5961): a retransmitted SYN gets the SYN+ACK again; a wrong
+    /// ACK gets RST; a segment outside the window gets a bare ACK; a RST, or a SYN in the
+    /// window, ends the entry (the SYN with a RST, "embryonic reset"); the right ACK completes
+    /// the handshake.
     fn half_open_segment(&mut self, now: Instant, i: u32, seg: &TcpRepr<'_>) {
-        let Some(h) = self.half_open.get(i) else {
+        let Some(h) = self.half_open.get(i).cloned() else {
             return;
         };
         let f = seg.flags;
         let seq = SeqNum(seg.seq);
         let rcv_nxt = h.irs + 1;
         let window = u32::from(h.window);
-        if f.rst() {
-            if seq == rcv_nxt {
-                // The peer did not want this connection (e.g. an old duplicate SYN): forget it.
-                self.drop_half_open(i, true);
-            } else {
-                self.counters.rst_ignored += 1;
-                self.counters.dropped_segs += 1;
-            }
-            return;
-        }
-        if f.syn() {
-            // The SYN again (our SYN+ACK was lost or is late): answer it again. A SYN with another
-            // sequence number gets the same SYN+ACK, whose ACK field lets the peer detect the
-            // mismatch and reset this entry.
+        let paws_reject = match (h.opts.timestamps, seg.options.timestamps) {
+            (true, Some(ts)) => !f.rst() && (ts.tsval.wrapping_sub(h.ts_recent) as i32) < 0,
+            _ => false,
+        };
+        if seq == h.irs && f == TcpFlags::SYN && !paws_reject {
+            // The SYN again (our SYN+ACK was lost or is late): answer it again.
             self.counters.retrans_segs += 1;
             self.send_synack(now, i);
             self.counters.out_segs -= 1;
             return;
         }
-        if !f.ack() {
+        if f.ack() && SeqNum(seg.ack) != h.iss + 1 {
             self.counters.dropped_segs += 1;
+            self.send_reset_for(&h.tuple, seg);
             return;
         }
-        if SeqNum(seg.ack) != h.iss + 1 {
-            self.counters.dropped_segs += 1;
-            self.send_reset_for(&h.tuple.clone(), seg);
-            return;
-        }
-        let in_window = seq == rcv_nxt || seq.in_range(rcv_nxt, rcv_nxt + window.max(1));
-        if !in_window {
+        let end = seq + seg_len(seg);
+        // Linux tcp_in_window(): starts at RCV.NXT, or ends after it and starts inside.
+        let e_win = rcv_nxt + window;
+        let in_window =
+            seq == rcv_nxt || (end > rcv_nxt && seq < e_win) || (seq == e_win && seq == end);
+        if paws_reject || !in_window {
             self.counters.out_of_window += 1;
             self.counters.dropped_segs += 1;
-            self.send_synack(now, i);
+            if !f.rst() {
+                self.send_half_open_ack(now, &h);
+            }
+            return;
+        }
+        if f.rst() || f.syn() {
+            // The peer does not want this connection (e.g. an old duplicate SYN): forget it.
+            if f.syn() {
+                self.send_reset_for(&h.tuple, seg);
+            }
+            self.drop_half_open(i, true);
+            return;
+        }
+        if !f.ack() {
+            self.counters.dropped_segs += 1;
             return;
         }
         let l = h.listener;
@@ -1253,11 +1271,36 @@ impl Endpoint {
             }
             return;
         }
-        let Some(h) = self.half_open.get(i).cloned() else {
-            return;
-        };
         self.drop_half_open(i, false);
         self.promote(now, l, &h, seg, State::SynReceived);
+    }
+
+    /// A bare ACK from a half-open entry (Linux `tcp_v4_reqsk_send_ack`).
+    fn send_half_open_ack(&mut self, now: Instant, h: &HalfOpen) {
+        let mut options = TcpOptions::default();
+        if h.opts.timestamps {
+            options.timestamps = Some(Timestamps {
+                tsval: (now.as_millis() as u32).wrapping_add(h.ts_offset),
+                tsecr: h.ts_recent,
+            });
+        }
+        let window = if h.opts.rcv_wscale > 0 {
+            u16::try_from(u32::from(h.window) >> h.opts.rcv_wscale).unwrap_or(u16::MAX)
+        } else {
+            h.window
+        };
+        let tcp = TcpRepr {
+            src_port: h.tuple.local.port(),
+            dst_port: h.tuple.remote.port(),
+            seq: (h.iss + 1).0,
+            ack: (h.irs + 1).0,
+            flags: TcpFlags::ACK,
+            window,
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        self.emit(&h.tuple, &tcp);
     }
 
     /// Creates the full connection of a completed passive open and queues it for accept().
@@ -1269,6 +1312,7 @@ impl Endpoint {
         conn.rcv_nxt = h.irs + 1;
         conn.rcv_adv = conn.rcv_nxt + u32::from(h.window);
         conn.rcv_wup = conn.rcv_nxt;
+        conn.rcv_ssthresh = u32::from(h.window);
         conn.snd_una = h.iss + 1;
         conn.snd_nxt = h.iss + 1;
         conn.snd_max = h.iss + 1;
