@@ -70,6 +70,19 @@ pub struct Config {
     pub ephemeral_port_last: u16,
     /// IP TTL / hop limit of outgoing packets: 64 (`net.ipv4.ip_default_ttl`).
     pub ttl: u8,
+    /// Give up on a connection whose data stays unacknowledged this long (RFC 5482
+    /// `TCP_USER_TIMEOUT`; Linux default 0 = off: `retries2` decides). Also bounds zero-window
+    /// probing and keepalive, as on Linux.
+    pub user_timeout: Option<Duration>,
+    /// Keepalive on new connections (`SO_KEEPALIVE`; off by default, RFC 1122 §4.2.3.6).
+    pub keepalive: bool,
+    /// Idle time before the first keepalive probe: 7200 s (`net.ipv4.tcp_keepalive_time`).
+    pub keepalive_time: Duration,
+    /// Between unanswered probes: 75 s (`net.ipv4.tcp_keepalive_intvl`).
+    pub keepalive_interval: Duration,
+    /// Unanswered probes before the connection is dropped with `TimedOut`: 9
+    /// (`net.ipv4.tcp_keepalive_probes`).
+    pub keepalive_probes: u8,
     /// Congestion control of new connections: CUBIC (RFC 9438, with HyStart++ RFC 9406), as
     /// Linux's `net.ipv4.tcp_congestion_control` default; NewReno (RFC 5681, RFC 6582) on request.
     pub congestion_control: crate::cc::Algorithm,
@@ -108,6 +121,11 @@ impl Default for Config {
             ephemeral_port_first: 32768,
             ephemeral_port_last: 60999,
             ttl: 64,
+            user_timeout: None,
+            keepalive: false,
+            keepalive_time: Duration::from_secs(7200),
+            keepalive_interval: Duration::from_secs(75),
+            keepalive_probes: 9,
             congestion_control: crate::cc::Algorithm::Cubic,
             tail_loss_probe: true,
             nodelay: false,

@@ -77,6 +77,10 @@ pub struct Counters {
     pub dsacks_sent: u64,
     /// Recoveries found spurious and undone (`TCPFullUndo` + `TCPDSACKUndo`).
     pub spurious_recoveries_undone: u64,
+    /// Keepalive probes sent (`TCPKeepAlive`).
+    pub keepalive_probes: u64,
+    /// Segments dropped by PAWS (`PAWSEstabRejected`).
+    pub paws_rejected: u64,
     /// Tail loss probes sent (`TCPLossProbes`).
     pub loss_probes: u64,
     /// ICMP and ICMPv6 messages received (`IcmpInMsgs`).

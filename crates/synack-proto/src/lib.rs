@@ -54,7 +54,7 @@ pub mod tuple;
 
 pub use config::Config;
 pub use counters::Counters;
-pub use endpoint::{ConnInfo, DropReason, Endpoint, Resources};
+pub use endpoint::{ConnInfo, DropReason, Endpoint, Keepalive, Resources, SendWindow};
 pub use error::Error;
 pub use event::{ConnHandle, Event, ListenerHandle};
 pub use seq::SeqNum;

@@ -210,3 +210,136 @@ fn ipv6_handshake_transfer_and_close() {
     assert_eq!(p.b.resources().connections, 0);
     assert_eq!(p.b.resources().time_wait, 0);
 }
+
+fn established_pair() -> (Pair, synack_proto::ConnHandle, synack_proto::ConnHandle) {
+    let mut p = Pair::new();
+    let l = p.b.listen("10.0.0.2:80".parse().unwrap(), 4).unwrap();
+    let c =
+        p.a.connect(p.now, "10.0.0.2:80".parse().unwrap(), None)
+            .unwrap();
+    p.run_until(Instant::from_millis(100));
+    let s = p.b.accept(l).unwrap();
+    (p, c, s)
+}
+
+#[test]
+fn keepalive_probes_an_idle_peer_and_gives_up_after_the_probe_count() {
+    let (mut p, c, _s) = established_pair();
+    let ka = synack_proto::Keepalive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(2),
+        probes: 3,
+    };
+    p.a.set_keepalive(p.now, c, Some(ka)).unwrap();
+    let start = p.now;
+    // The peer answers the probes: the connection stays up.
+    p.run_until(start + Duration::from_secs(35));
+    assert_eq!(p.a.state(c).unwrap(), State::Established);
+    let probes = p.a.counters().keepalive_probes;
+    assert_eq!(probes, 3, "one probe per idle period of 10 s");
+    // Now the peer vanishes: probes at +10 s, then every 2 s; after 3 unanswered, timed out.
+    p.b = synack_proto::Endpoint::new(synack_proto::Config::default(), 9);
+    p.in_flight.clear();
+    let t0 = p.now;
+    let mut closed_at = None;
+    while p.now < t0 + Duration::from_secs(60) {
+        p.in_flight.retain(|x| !x.1);
+        if p.a.state(c).unwrap() == State::Closed {
+            closed_at = Some(p.now);
+            break;
+        }
+        if !p.step() {
+            break;
+        }
+    }
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        p.a.recv(p.now, c, &mut buf),
+        Err(synack_proto::Error::TimedOut)
+    );
+    assert_eq!(p.a.counters().keepalive_probes, probes + 3);
+    // Each answered probe left 10 s after the previous answer, which took one 20 ms round trip:
+    // the third answer arrived at +30.06 s. Then idle 10 s, 3 probes 2 s apart, and the end 2 s
+    // after the third.
+    assert_eq!(
+        closed_at,
+        Some(start + Duration::from_millis(3 * 10_020 + 10_000 + 3 * 2_000))
+    );
+    assert!(
+        p.log.iter().rev().take(3).any(|l| l.contains("a->b RST")),
+        "Linux resets the connection when keepalive gives up"
+    );
+}
+
+#[test]
+fn user_timeout_aborts_unacknowledged_data_at_exactly_that_time() {
+    let (mut p, c, _s) = established_pair();
+    p.a.set_user_timeout(c, Some(Duration::from_secs(5)))
+        .unwrap();
+    let t0 = p.now;
+    p.cut_a_to_b = true;
+    p.a.send(p.now, c, b"nobody hears this").unwrap();
+    let mut closed_at = None;
+    while p.now < t0 + Duration::from_secs(60) {
+        if p.a.state(c).unwrap() == State::Closed {
+            closed_at = Some(p.now);
+            break;
+        }
+        if !p.step() {
+            break;
+        }
+    }
+    assert_eq!(closed_at, Some(t0 + Duration::from_secs(5)), "{:#?}", p.log);
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        p.a.recv(p.now, c, &mut buf),
+        Err(synack_proto::Error::TimedOut)
+    );
+}
+
+#[test]
+fn paws_drops_a_segment_with_an_old_timestamp() {
+    let (mut p, _c, s) = established_pair();
+    let info = p.b.info(s).unwrap();
+    assert!(info.timestamps);
+    let tuple = info.tuple;
+    // The peer's clock as b saw it last: read it from a's next segment.
+    p.a.send(p.now, _c, b"x").unwrap();
+    p.collect();
+    let (_, _, seg) = p.in_flight.iter().find(|x| x.1).unwrap().clone();
+    p.run_until(p.now + Duration::from_millis(100));
+    let ip = synack_wire::parse_ip(&seg).unwrap();
+    let recent = synack_wire::TcpRepr::parse(ip.payload, ip.ip.src(), ip.ip.dst(), true)
+        .unwrap()
+        .options
+        .timestamps
+        .unwrap()
+        .tsval;
+    let mut buf = [0u8; 8];
+    assert_eq!(p.b.recv(p.now, s, &mut buf), Ok(1));
+    let info = p.b.info(s).unwrap();
+    // An old duplicate: in-window sequence number, but a timestamp from the past.
+    // An old duplicate: in-window sequence number, but a timestamp from the past.
+    let old = synack_wire::TcpRepr {
+        src_port: tuple.remote.port(),
+        dst_port: tuple.local.port(),
+        seq: info.rcv_nxt,
+        ack: info.snd_nxt,
+        flags: synack_wire::TcpFlags::ACK | synack_wire::TcpFlags::PSH,
+        window: 1000,
+        urgent: 0,
+        options: synack_wire::TcpOptions {
+            timestamps: Some(synack_wire::Timestamps {
+                tsval: recent.wrapping_sub(10_000),
+                tsecr: 0,
+            }),
+            ..Default::default()
+        },
+        payload: b"stale",
+    };
+    let bytes = synack_wire::build_tcp(tuple.remote.ip(), tuple.local.ip(), 64, &old).unwrap();
+    assert!(p.b.handle_packet(p.now, &bytes).is_err());
+    assert_eq!(p.b.counters().paws_rejected, 1);
+    assert_eq!(p.b.recv_available(s).unwrap(), 0, "nothing delivered");
+    assert!(p.b.poll_transmit().is_some(), "answered with an ACK");
+}

@@ -14,10 +14,15 @@ use crate::time::Instant;
 impl Connection {
     /// Handles one segment addressed to this connection.
     pub(crate) fn on_segment(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
+        self.last_rcv = ctx.now;
+        self.keepalive_out = 0;
         match self.state {
             State::Closed | State::Listen | State::TimeWait => {}
             State::SynSent => self.on_segment_syn_sent(ctx, seg),
             _ => self.on_segment_synchronized(ctx, seg),
+        }
+        if self.keepalive.is_some() {
+            self.arm_keepalive();
         }
         self.output(ctx);
     }
@@ -91,7 +96,7 @@ impl Connection {
             self.retries = 0;
             self.rtt.reset_backoff();
             self.send_synack(ctx);
-            self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+            self.rtx_deadline = Some(ctx.now + self.rto_now(ctx.now));
         }
     }
 
@@ -131,6 +136,17 @@ impl Connection {
             };
             self.on_segment_synchronized(ctx, &trimmed);
             return;
+        }
+
+        // PAWS (RFC 7323 §5.3 R1): a timestamp older than TS.Recent marks an old duplicate. It is
+        // not acceptable; the answer is an ACK.
+        if let (true, Some(ts)) = (self.opts.timestamps, seg.options.timestamps) {
+            if !flags.rst() && (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                ctx.counters.paws_rejected += 1;
+                ctx.counters.dropped_segs += 1;
+                self.ack_now = true;
+                return;
+            }
         }
 
         // First: is the sequence number acceptable? Linux's form of the RFC 9293 §3.10.7.4 test
@@ -198,8 +214,9 @@ impl Connection {
             return;
         }
         if let Some(ts) = seg.options.timestamps {
-            // RFC 7323 §4.3: remember the peer's clock when the segment covers RCV.NXT.
-            if seq <= self.rcv_nxt {
+            // RFC 7323 §4.3: remember the peer's clock when the segment covers RCV.NXT (the
+            // last ACK we sent) and the clock did not go back.
+            if seq <= self.rcv_nxt && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
                 self.ts_recent = ts.tsval;
             }
         }
@@ -270,6 +287,7 @@ impl Connection {
             let drain = data_acked.min(self.send_buf.len());
             self.send_buf.drain(..drain);
             self.send_seq += drain as u32;
+            self.bytes_acked += drain as u64;
             if drain > 0 {
                 ctx.event(Event::Writable(ctx.handle));
             }
@@ -371,7 +389,7 @@ impl Connection {
         }
         if acked_bytes > 0 {
             self.rtx_deadline = if self.flight() > 0 {
-                Some(now + self.rtt.rto())
+                Some(now + self.rto_now(now))
             } else {
                 None
             };

@@ -84,6 +84,8 @@ pub(crate) struct Connection {
     pub send_buf: VecDeque<u8>,
     /// Sequence number of `send_buf[0]`.
     pub send_seq: SeqNum,
+    /// Data bytes acknowledged so far (part #1 of the send window).
+    pub bytes_acked: u64,
     pub send_cap: usize,
     /// The application shut down writing: a FIN follows the data.
     pub fin_queued: bool,
@@ -138,6 +140,8 @@ pub(crate) struct Connection {
     pub syn_sent_at: Instant,
     pub persist_deadline: Option<Instant>,
     pub persist_backoff: u32,
+    /// When the peer's zero window first stopped us (for the user timeout).
+    pub persist_since: Option<Instant>,
 
     // Acknowledgment policy.
     pub ack_now: bool,
@@ -181,6 +185,17 @@ pub(crate) struct Connection {
     /// End of the last segment sent smaller than a full one (Minshall's Nagle variant, as Linux's
     /// `snd_sml`).
     pub snd_sml: SeqNum,
+    /// RFC 5482 user timeout of this connection.
+    pub user_timeout: Option<Duration>,
+    /// Keepalive of this connection: (idle, interval, probes), when on.
+    pub keepalive: Option<(Duration, Duration, u8)>,
+    pub keepalive_deadline: Option<Instant>,
+    /// Keepalive probes sent without an answer.
+    pub keepalive_out: u8,
+    /// When the last segment arrived (Linux `rcv_tstamp`).
+    pub last_rcv: Instant,
+    /// When the last keepalive probe went out.
+    pub keepalive_anchor: Instant,
     /// Orphaned FIN-WAIT-2 deadline (`tcp_fin_timeout`).
     pub linger_deadline: Option<Instant>,
     pub nodelay: bool,
@@ -209,6 +224,7 @@ impl Connection {
             snd_wl2: iss,
             send_buf: VecDeque::new(),
             send_seq: iss + 1,
+            bytes_acked: 0,
             send_cap: config.send_buffer,
             fin_queued: false,
             fin_seq: None,
@@ -243,6 +259,7 @@ impl Connection {
             syn_sent_at: now,
             persist_deadline: None,
             persist_backoff: 0,
+            persist_since: None,
             ack_now: false,
             delack_deadline: None,
             unacked_segs: 0,
@@ -259,6 +276,16 @@ impl Connection {
             undo: None,
             linger_deadline: None,
             soft_error: None,
+            user_timeout: config.user_timeout,
+            keepalive: config.keepalive.then_some((
+                config.keepalive_time,
+                config.keepalive_interval,
+                config.keepalive_probes,
+            )),
+            keepalive_deadline: None,
+            keepalive_out: 0,
+            last_rcv: now,
+            keepalive_anchor: now,
             snd_sml: iss,
             pmtu_mss: u32::MAX,
             nodelay: config.nodelay,
@@ -374,6 +401,7 @@ impl Connection {
             self.linger_deadline,
             self.reorder_deadline,
             self.tlp_deadline,
+            self.keepalive_deadline,
         ]
         .into_iter()
         .flatten()
@@ -398,6 +426,7 @@ impl Connection {
         self.linger_deadline = None;
         self.reorder_deadline = None;
         self.tlp_deadline = None;
+        self.keepalive_deadline = None;
         self.rtx.clear();
         self.send_buf = VecDeque::new();
         self.ooo.clear();
@@ -412,6 +441,47 @@ impl Connection {
             ctx.event(Event::Readable(ctx.handle));
             ctx.event(Event::Writable(ctx.handle));
         }
+    }
+
+    /// When the oldest unacknowledged data (or the SYN) was first sent: where the user timeout
+    /// counts from.
+    pub fn oldest_unacked_sent(&self) -> Instant {
+        self.rtx
+            .segs
+            .front()
+            .map_or(self.syn_sent_at, |s| s.first_ts)
+    }
+
+    /// The retransmission timeout to arm now: the backed-off RTO, but never past the user
+    /// timeout (Linux `tcp_clamp_rto_to_user_timeout`).
+    pub fn rto_now(&self, now: Instant) -> Duration {
+        let rto = self.rtt.rto();
+        match self.user_timeout {
+            Some(ut) => {
+                let deadline = self.oldest_unacked_sent() + ut;
+                rto.min(
+                    deadline
+                        .saturating_duration_since(now)
+                        .max(Duration::from_millis(1)),
+                )
+            }
+            None => rto,
+        }
+    }
+
+    /// Re-arms the keepalive timer from the last arrival (RFC 1122 §4.2.3.6).
+    pub fn arm_keepalive(&mut self) {
+        self.keepalive_deadline = match self.keepalive {
+            Some((idle, interval, _)) if self.state.is_synchronized() => {
+                let wait = if self.keepalive_out == 0 {
+                    idle
+                } else {
+                    interval
+                };
+                Some(self.last_rcv.max(self.keepalive_anchor) + wait)
+            }
+            _ => None,
+        };
     }
 
     /// Send-buffer auto-tuning (Linux `tcp_sndbuf_expand`): room for twice the congestion window,
@@ -442,6 +512,27 @@ impl Connection {
         }
         self.drs_copied = 0;
         self.drs_time = now;
+    }
+
+    /// The four parts of the send window (see [`crate::SendWindow`]).
+    pub fn send_window(&self) -> crate::SendWindow {
+        let data_end = self.send_end();
+        let sent_data = self.snd_nxt.min(data_end);
+        let in_flight = sent_data.diff(self.snd_una.max(self.send_seq)).max(0) as u32;
+        let unsent = data_end.diff(sent_data).max(0) as u32;
+        let right_edge = self.snd_una + self.snd_wnd;
+        let wnd_room = right_edge.diff(self.snd_nxt).max(0) as u32;
+        let cwnd_room = self.cwnd().saturating_sub(self.pipe());
+        let usable = unsent.min(wnd_room).min(cwnd_room);
+        crate::SendWindow {
+            acked: self.bytes_acked,
+            in_flight,
+            usable,
+            beyond: unsent - usable,
+            snd_una: self.snd_una.0,
+            snd_nxt: self.snd_nxt.0,
+            right_edge: right_edge.0,
+        }
     }
 
     /// Free space in the send buffer.

@@ -360,7 +360,7 @@ impl Connection {
         }
         let synchronizing = matches!(self.state, State::SynSent | State::SynReceived);
         if self.flight() > 0 && self.rtx_deadline.is_none() {
-            self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+            self.rtx_deadline = Some(ctx.now + self.rto_now(ctx.now));
         }
         if self.flight() == 0 && !synchronizing {
             self.rtx_deadline = None;
@@ -409,8 +409,10 @@ impl Connection {
         if !blocked {
             self.persist_deadline = None;
             self.persist_backoff = 0;
+            self.persist_since = None;
             return;
         }
+        self.persist_since.get_or_insert(now);
         if self.persist_deadline.is_none() {
             let mut d = self.rtt.base_rto();
             for _ in 0..self.persist_backoff {
@@ -447,8 +449,21 @@ impl Connection {
             self.tlp_deadline = None;
             self.send_loss_probe(ctx);
         }
+        if self.keepalive_deadline.is_some_and(|d| d <= now) {
+            self.keepalive_deadline = None;
+            if self.on_keepalive(ctx) {
+                return;
+            }
+        }
         if self.persist_deadline.is_some_and(|d| d <= now) {
             self.persist_deadline = None;
+            if let (Some(ut), Some(since)) = (self.user_timeout, self.persist_since) {
+                if now.saturating_duration_since(since) >= ut {
+                    ctx.counters.abort_on_timeout += 1;
+                    self.terminate(ctx, Some(Error::TimedOut));
+                    return;
+                }
+            }
             self.persist_backoff = self.persist_backoff.saturating_add(1).min(16);
             // Zero-window probe as Linux sends it (tcp_xmit_probe_skb): an ACK with an old
             // sequence number, which the receiver must answer with its current window.
@@ -461,6 +476,44 @@ impl Connection {
             self.ack_now = true;
         }
         self.output(ctx);
+    }
+
+    /// The keepalive timer fired (RFC 1122 §4.2.3.6, Linux `tcp_keepalive_timer`): after the idle
+    /// time with nothing outstanding, probe with an old sequence number so the peer must answer;
+    /// give up after the configured number of unanswered probes. Returns true if the connection
+    /// ended.
+    fn on_keepalive(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let Some((_, _, probes)) = self.keepalive else {
+            return false;
+        };
+        if !self.state.is_synchronized() {
+            return false;
+        }
+        let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
+        let unsent = self.send_buf.len().saturating_sub(off);
+        if self.flight() > 0 || unsent > 0 {
+            // The retransmission or persist timer watches the connection instead.
+            self.keepalive_anchor = ctx.now;
+            self.arm_keepalive();
+            return false;
+        }
+        let too_long = self.user_timeout.is_some_and(|ut| {
+            self.keepalive_out > 0 && ctx.now.saturating_duration_since(self.last_rcv) >= ut
+        });
+        if self.keepalive_out >= probes || too_long {
+            // Linux resets the connection as it gives up (tcp_keepalive_timer).
+            ctx.counters.abort_on_timeout += 1;
+            self.send_rst(ctx);
+            self.terminate(ctx, Some(Error::TimedOut));
+            return true;
+        }
+        ctx.counters.keepalive_probes += 1;
+        let seq = self.snd_una - 1;
+        self.send(ctx, TcpFlags::ACK, seq, &[]);
+        self.keepalive_out += 1;
+        self.keepalive_anchor = ctx.now;
+        self.arm_keepalive();
+        false
     }
 
     /// The tail loss probe (RFC 8985 §7.3): new data if the windows allow, else the last
@@ -488,7 +541,7 @@ impl Connection {
             self.rack.on_tlp_sent(end, true);
         }
         if self.rtx_deadline.is_none() {
-            self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+            self.rtx_deadline = Some(ctx.now + self.rto_now(ctx.now));
         }
     }
 
@@ -500,7 +553,17 @@ impl Connection {
             State::SynReceived => ctx.config.synack_retries,
             _ => ctx.config.retries2,
         };
-        if self.retries >= limit {
+        // With a user timeout (RFC 5482), time since the oldest unacknowledged data was first
+        // sent decides instead of the retry count, as on Linux.
+        let expired = match self.user_timeout {
+            Some(ut) => {
+                ctx.now
+                    .saturating_duration_since(self.oldest_unacked_sent())
+                    >= ut
+            }
+            None => self.retries >= limit,
+        };
+        if expired {
             ctx.counters.abort_on_timeout += 1;
             if matches!(self.state, State::SynSent | State::SynReceived) {
                 ctx.counters.attempt_fails += 1;
@@ -536,7 +599,7 @@ impl Connection {
                 }
             }
         }
-        self.rtx_deadline = Some(ctx.now + self.rtt.rto());
+        self.rtx_deadline = Some(ctx.now + self.rto_now(ctx.now));
     }
 
     /// Resends segment `i` of the retransmission queue (splitting it first if the path now takes
@@ -581,7 +644,7 @@ impl Connection {
             s.xmit_ts = now;
         });
         if self.rtx_deadline.is_none() {
-            self.rtx_deadline = Some(now + self.rtt.rto());
+            self.rtx_deadline = Some(now + self.rto_now(now));
         }
     }
 }

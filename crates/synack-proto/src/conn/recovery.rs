@@ -26,6 +26,8 @@ pub(crate) struct SentSeg {
     pub fin: bool,
     /// When it was last (re)transmitted.
     pub xmit_ts: Instant,
+    /// When it was first sent.
+    pub first_ts: Instant,
     /// The peer SACKed it.
     pub sacked: bool,
     /// Judged lost and not yet retransmitted since.
@@ -178,6 +180,7 @@ impl Connection {
             end,
             fin,
             xmit_ts: now,
+            first_ts: now,
             sacked: false,
             lost: false,
             retrans: false,

@@ -82,6 +82,50 @@ pub struct Resources {
     pub queued_packets: usize,
 }
 
+/// The sender's byte stream cut into the four parts of the sliding window (RFC 9293 §3.3.1
+/// figure 3; the seed notes' #1-#4): #1 sent and acknowledged, #2 sent and not yet acknowledged,
+/// #3 not sent but usable now, #4 not sent and beyond what may be sent now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendWindow {
+    /// #1: bytes sent and acknowledged so far (freed from the send buffer).
+    pub acked: u64,
+    /// #2: bytes in flight (SND.UNA to SND.NXT).
+    pub in_flight: u32,
+    /// #3: bytes queued and allowed out now: inside the peer's window (SND.UNA + SND.WND) and
+    /// the congestion window.
+    pub usable: u32,
+    /// #4: bytes queued beyond that.
+    pub beyond: u32,
+    /// The window's left edge, SND.UNA.
+    pub snd_una: u32,
+    /// SND.NXT.
+    pub snd_nxt: u32,
+    /// The window's right edge, SND.UNA + SND.WND.
+    pub right_edge: u32,
+}
+
+/// Keepalive settings of one connection (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Idle time before the first probe.
+    pub idle: Duration,
+    /// Time between unanswered probes.
+    pub interval: Duration,
+    /// Unanswered probes before giving up.
+    pub probes: u8,
+}
+
+impl Keepalive {
+    /// Linux's defaults: 7200 s, 75 s, 9 probes.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            idle: config.keepalive_time,
+            interval: config.keepalive_interval,
+            probes: config.keepalive_probes,
+        }
+    }
+}
+
 /// A read-only snapshot of one connection's TCB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnInfo {
@@ -146,6 +190,8 @@ pub struct ConnInfo {
     pub recv_buffered: usize,
     /// Bytes held out of order.
     pub out_of_order: usize,
+    /// The four parts of the send window.
+    pub send_window: SendWindow,
 }
 
 /// Why [`Endpoint::handle_packet`] dropped a datagram. Each reason has its counter.
@@ -523,6 +569,7 @@ impl Endpoint {
             in_flight: c.flight(),
             recv_buffered: c.recv_buf.len(),
             out_of_order: c.ooo.bytes(),
+            send_window: c.send_window(),
         })
     }
 
@@ -611,6 +658,38 @@ impl Endpoint {
     pub fn set_nodelay(&mut self, now: Instant, h: ConnHandle, nodelay: bool) -> Result<(), Error> {
         self.conn_mut(h)?.nodelay = nodelay;
         self.with_conn(now, h.index, |c, ctx| c.output(ctx));
+        Ok(())
+    }
+
+    /// Sets the RFC 5482 user timeout (`TCP_USER_TIMEOUT`): give up with
+    /// [`Error::TimedOut`] when data stays unacknowledged this long. `None` restores the default
+    /// (the `retries2` count decides).
+    pub fn set_user_timeout(
+        &mut self,
+        h: ConnHandle,
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        self.conn_mut(h)?.user_timeout = timeout.filter(|t| !t.is_zero());
+        Ok(())
+    }
+
+    /// Turns keepalive on (`SO_KEEPALIVE` with `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`) or
+    /// off (RFC 1122 §4.2.3.6): after `idle` without a segment from the peer, up to `probes`
+    /// probes `interval` apart; no answer ends the connection with [`Error::TimedOut`].
+    pub fn set_keepalive(
+        &mut self,
+        now: Instant,
+        h: ConnHandle,
+        keepalive: Option<Keepalive>,
+    ) -> Result<(), Error> {
+        if keepalive.is_some_and(|k| k.idle.is_zero() || k.interval.is_zero() || k.probes == 0) {
+            return Err(Error::InvalidInput);
+        }
+        let c = self.conn_mut(h)?;
+        c.keepalive = keepalive.map(|k| (k.idle, k.interval, k.probes));
+        c.keepalive_out = 0;
+        c.keepalive_anchor = now;
+        self.with_conn(now, h.index, |c, _| c.arm_keepalive());
         Ok(())
     }
 
@@ -1325,6 +1404,7 @@ impl Endpoint {
         conn.snd_wl2 = SeqNum(seg.ack);
         conn.state = State::Established;
         conn.listener = Some(l);
+        conn.arm_keepalive();
         if h.retries == 0 {
             conn.rtt.sample(now - h.first_sent);
         } else {

@@ -12,6 +12,8 @@ pub struct Pair {
     pub delay: Duration,
     pub in_flight: Vec<(Instant, bool, Vec<u8>)>, // (arrival, to_b, bytes)
     pub log: Vec<String>,
+    /// Drop everything a sends to b (the path is cut).
+    pub cut_a_to_b: bool,
 }
 
 impl Pair {
@@ -30,12 +32,15 @@ impl Pair {
             delay: Duration::from_millis(10),
             in_flight: vec![],
             log: vec![],
+            cut_a_to_b: false,
         }
     }
     pub fn collect(&mut self) {
         while let Some(p) = self.a.poll_transmit() {
             self.log.push(format!("{} a->b {}", self.now, summary(&p)));
-            self.in_flight.push((self.now + self.delay, true, p));
+            if !self.cut_a_to_b {
+                self.in_flight.push((self.now + self.delay, true, p));
+            }
         }
         while let Some(p) = self.b.poll_transmit() {
             self.log.push(format!("{} b->a {}", self.now, summary(&p)));
