@@ -154,6 +154,8 @@ pub(crate) struct Connection {
     pub pingpong: bool,
 
     // Congestion control and loss recovery.
+    /// The congestion-control algorithm chosen for this connection.
+    pub cc_algorithm: crate::cc::Algorithm,
     /// The congestion controller, once the handshake fixed the MSS.
     pub cc: Option<alloc::boxed::Box<dyn crate::cc::CongestionControl + Send>>,
     /// Segments in flight with their marks.
@@ -265,6 +267,7 @@ impl Connection {
             unacked_segs: 0,
             quickacks: 16,
             pingpong: false,
+            cc_algorithm: config.congestion_control,
             cc: None,
             rtx: recovery::RtxQueue::default(),
             rack: crate::rack::Rack::new(),
@@ -312,7 +315,7 @@ impl Connection {
         self.opts = opts;
         self.snd_mss = self.segment_payload();
         self.cc = Some(crate::cc::new_controller(
-            config.congestion_control,
+            self.cc_algorithm,
             self.snd_mss,
             config.initial_window_segments,
             now,

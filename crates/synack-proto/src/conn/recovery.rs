@@ -261,6 +261,16 @@ impl Connection {
     /// first loss.
     pub(crate) fn detect_losses(&mut self, ctx: &mut Ctx<'_>, dsack: bool, partial_ack: bool) {
         let mut any = false;
+        // Fast path: with nothing SACKed, no recovery under way and no reordering timer, RACK
+        // has no delivered segment sent after an outstanding one, so it cannot find a loss.
+        // This keeps an ACK's cost independent of the window in the common case.
+        let rack_idle = self.rtx.sacked == 0
+            && self.recovery_point.is_none()
+            && !dsack
+            && self.reorder_deadline.is_none();
+        if self.opts.sack && rack_idle {
+            return;
+        }
         if self.opts.sack {
             let segs_sacked = self.rtx.segs.iter().filter(|s| s.sacked).count() as u32;
             let state = if self.recovery_point.is_some() {

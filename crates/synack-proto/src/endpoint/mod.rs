@@ -661,6 +661,25 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Chooses the congestion-control algorithm of one connection (`TCP_CONGESTION`). On an
+    /// established connection the new controller starts afresh from the current window, as
+    /// Linux's `tcp_reinit_congestion_control` does.
+    pub fn set_congestion_control(
+        &mut self,
+        now: Instant,
+        h: ConnHandle,
+        algorithm: crate::cc::Algorithm,
+    ) -> Result<(), Error> {
+        let iw = self.config.initial_window_segments;
+        let c = self.conn_mut(h)?;
+        c.cc_algorithm = algorithm;
+        if c.cc.as_ref().is_some_and(|cc| cc.name() != algorithm.as_str()) {
+            let segments = (c.cwnd() / c.snd_mss.max(1)).max(iw);
+            c.cc = Some(crate::cc::new_controller(algorithm, c.snd_mss, segments, now));
+        }
+        Ok(())
+    }
+
     /// Sets the RFC 5482 user timeout (`TCP_USER_TIMEOUT`): give up with
     /// [`Error::TimedOut`] when data stays unacknowledged this long. `None` restores the default
     /// (the `retries2` count decides).
