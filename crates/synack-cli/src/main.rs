@@ -32,6 +32,10 @@ enum Command {
     Diagram(cmd::diagram::Args),
     /// Run packetdrill scripts against the engine in virtual time.
     Script(cmd::script::Args),
+    /// Serve TCP from synack on a TUN interface (echo, discard, http, source) for the kernel.
+    Serve(cmd::serve::Args),
+    /// Connect from synack on a TUN interface to a server, move bytes, print SHA-256 and rate.
+    Connect(cmd::connect::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +51,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Diagram(args) => cmd::diagram::run(args),
         Command::Script(args) => cmd::script::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Connect(args) => cmd::connect::run(args),
     };
     match result {
         Ok(()) | Err(cmd::CliError::BrokenPipe) => ExitCode::SUCCESS,

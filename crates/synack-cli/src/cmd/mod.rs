@@ -1,8 +1,11 @@
 //! The subcommands, one module each, and what they share.
 
+pub mod connect;
 pub mod demo;
 pub mod diagram;
+mod netargs;
 pub mod script;
+pub mod serve;
 
 use std::io::{self, IsTerminal, Write};
 

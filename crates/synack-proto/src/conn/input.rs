@@ -294,8 +294,13 @@ impl Connection {
             // Karn's rule: only segments sent once give a sample; the newest such one.
             let rack = &mut self.rack;
             let mut newest: Option<Instant> = None;
+            let tsecr = seg
+                .options
+                .timestamps
+                .filter(|_| self.opts.timestamps)
+                .map(|t| t.tsecr);
             self.rtx.ack_to(ack, |s| {
-                rack.update(now, s.xmit_ts, s.end, s.ever_retrans, true);
+                rack.update(now, s.xmit_ts, s.end, s.ever_retrans, s.answers(tsecr));
                 rack.detect_reordering(s.end, s.ever_retrans);
                 if s.ever_retrans {
                     acked_retransmitted = true;
@@ -351,7 +356,12 @@ impl Connection {
 
         // SACK blocks (RFC 2018), then loss detection.
         let (newly_sacked, dsack) = if self.opts.sack && !seg.options.sack.is_empty() {
-            self.apply_sack(ctx, seg.options.sack.as_slice())
+            let tsecr = seg
+                .options
+                .timestamps
+                .filter(|_| self.opts.timestamps)
+                .map(|t| t.tsecr);
+            self.apply_sack(ctx, seg.options.sack.as_slice(), tsecr)
         } else {
             (0, false)
         };

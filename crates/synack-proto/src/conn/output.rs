@@ -388,12 +388,17 @@ impl Connection {
             .rtx_deadline
             .map(|d| d.saturating_duration_since(ctx.now));
         let segs = self.flight().div_ceil(self.snd_mss.max(1));
-        let pto = self.rack.tlp_timeout(
-            self.rtt.srtt(),
-            segs,
-            ctx.config.delayed_ack.saturating_mul(5),
-            rto_remaining,
-        );
+        // RFC 8985 §7.2's PTO with Linux's floors (tcp_schedule_loss_probe): 2·SRTT plus the
+        // minimum RTO when one segment is in flight (its ACK may be delayed), plus 2 ms
+        // otherwise, so that microsecond round trips do not probe too early.
+        let pto = self
+            .rack
+            .tlp_timeout(self.rtt.srtt(), segs, ctx.config.min_rto, rto_remaining);
+        let pto = if segs > 1 {
+            pto + crate::time::Duration::from_millis(2)
+        } else {
+            pto
+        };
         if rto_remaining.is_some_and(|r| pto >= r) {
             return;
         }
@@ -642,6 +647,7 @@ impl Connection {
             s.retrans = true;
             s.ever_retrans = true;
             s.xmit_ts = now;
+            s.xmit_tsval = ts;
         });
         if self.rtx_deadline.is_none() {
             self.rtx_deadline = Some(now + self.rto_now(now));

@@ -28,6 +28,8 @@ pub(crate) struct SentSeg {
     pub xmit_ts: Instant,
     /// When it was first sent.
     pub first_ts: Instant,
+    /// Our TSval on its last transmission (to tell which copy an ACK answers, RFC 8985 §6.2).
+    pub xmit_tsval: u32,
     /// The peer SACKed it.
     pub sacked: bool,
     /// Judged lost and not yet retransmitted since.
@@ -41,6 +43,16 @@ pub(crate) struct SentSeg {
 impl SentSeg {
     pub fn len(&self) -> u32 {
         self.end.diff(self.start).max(0) as u32
+    }
+
+    /// Whether an ACK echoing `tsecr` can be for this segment's last transmission: its TSecr
+    /// is not older than the TSval that transmission carried (RFC 8985 §6.2 step 2). Without
+    /// timestamps a retransmitted segment's ACK is ambiguous and gives no sample.
+    pub fn answers(&self, tsecr: Option<u32>) -> bool {
+        match tsecr {
+            Some(echo) => (echo.wrapping_sub(self.xmit_tsval) as i32) >= 0,
+            None => !self.ever_retrans,
+        }
     }
 }
 
@@ -181,6 +193,7 @@ impl Connection {
             fin,
             xmit_ts: now,
             first_ts: now,
+            xmit_tsval: self.ts_now(now),
             sacked: false,
             lost: false,
             retrans: false,
@@ -194,6 +207,7 @@ impl Connection {
         &mut self,
         ctx: &mut Ctx<'_>,
         blocks: &[synack_wire::SackBlock],
+        tsecr: Option<u32>,
     ) -> (u32, bool) {
         let mut newly = 0;
         let mut dsack = false;
@@ -230,11 +244,10 @@ impl Connection {
             while i < self.rtx.segs.len() && self.rtx.segs[i].end <= r {
                 if !self.rtx.segs[i].sacked {
                     newly += self.rtx.segs[i].len();
-                    let (xmit_ts, end, ever) = {
-                        let s = &self.rtx.segs[i];
-                        (s.xmit_ts, s.end, s.ever_retrans)
-                    };
-                    self.rack.update(ctx.now, xmit_ts, end, ever, true);
+                    let seg = self.rtx.segs[i];
+                    let (xmit_ts, end, ever) = (seg.xmit_ts, seg.end, seg.ever_retrans);
+                    let valid = seg.answers(tsecr);
+                    self.rack.update(ctx.now, xmit_ts, end, ever, valid);
                     self.rack.detect_reordering(end, ever);
                     self.rtx.update(i, |s| {
                         s.sacked = true;
