@@ -673,9 +673,14 @@ impl Endpoint {
         let iw = self.config.initial_window_segments;
         let c = self.conn_mut(h)?;
         c.cc_algorithm = algorithm;
-        if c.cc.as_ref().is_some_and(|cc| cc.name() != algorithm.as_str()) {
+        if c.cc
+            .as_ref()
+            .is_some_and(|cc| cc.name() != algorithm.as_str())
+        {
             let segments = (c.cwnd() / c.snd_mss.max(1)).max(iw);
-            c.cc = Some(crate::cc::new_controller(algorithm, c.snd_mss, segments, now));
+            c.cc = Some(crate::cc::new_controller(
+                algorithm, c.snd_mss, segments, now,
+            ));
         }
         Ok(())
     }
