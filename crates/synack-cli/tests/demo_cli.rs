@@ -18,6 +18,8 @@ const REQUIRED: &[&str] = &[
     "time-wait-protects",
     "simultaneous-close",
     "retransmission",
+    "sliding-window",
+    "zero-window",
 ];
 
 fn synack(args: &[&str]) -> std::process::Output {

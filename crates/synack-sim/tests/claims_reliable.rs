@@ -1,12 +1,13 @@
-//! Seed claims R01, R04, R05: reliable transfer (可靠传输) — retransmission on timeout with an RTO
-//! computed from measured round trips and backed off exponentially, reordering and duplicate
-//! removal at the receiver, and cumulative ACKs that free the sender's buffer.
+//! Seed claims R01-R05: reliable transfer (可靠传输) — retransmission on timeout with an RTO
+//! computed from measured round trips and backed off exponentially, the sliding window and flow
+//! control (a zero window stops the sender, which probes until it reopens), reordering and
+//! duplicate removal at the receiver, and cumulative ACKs that free the sender's buffer.
 
 mod claims_support;
 
 use claims_support::*;
-use synack_proto::{Config, Duration, Error, Instant};
-use synack_sim::{Fate, LinkConfig, LossReason};
+use synack_proto::{Config, ConnHandle, Duration, Error, Instant};
+use synack_sim::{AppOptions, Fate, HostId, LinkConfig, LossReason, Sim};
 
 /// RFC 6298 §2 with Linux's floor on the variance term: after the samples `rtts`, SRTT and
 /// RTO = SRTT + max(4 * RTTVAR, 200 ms).
@@ -388,4 +389,328 @@ fn r01_both_sides_recover_after_timeouts_when_every_ack_was_lost() {
     );
     assert_eq!(net.read_available(net.client, c), pattern(3 * 1448, 10));
     assert_eq!(net.read_available(net.server, s), pattern(3 * 1448, 9));
+}
+
+/// A client whose send buffer holds a whole transfer and a server whose receive buffer is fixed
+/// at `recv` bytes, announcing MSS 1000 and no timestamps, so that every full segment carries
+/// exactly 1000 bytes and the windows are round numbers.
+fn window_net(seed: u64, recv: usize) -> Net {
+    let client = Config {
+        send_buffer: 32 * 1024,
+        ..Config::default()
+    };
+    let server = Config {
+        recv_buffer: recv,
+        max_recv_buffer: recv,
+        mss: 1000,
+        timestamps: false,
+        ..Config::default()
+    };
+    Net::with(seed, client, server, LinkConfig::with_delay(DELAY))
+}
+
+/// The sender's view at one moment, sequence numbers relative to `base` (x+1): (time in ms,
+/// #1 acked, #2 in flight, #3 usable, #4 beyond, SND.UNA, SND.NXT, right edge SND.UNA+SND.WND,
+/// SND.WND, bytes in the send buffer).
+type Win = (u64, u64, u32, u32, u32, u32, u32, u32, u32, usize);
+
+fn window_of(sim: &Sim, host: HostId, conn: ConnHandle, base: u32) -> Win {
+    let i = sim.endpoint_ref(host).info(conn).expect("info");
+    let w = i.send_window;
+    assert_eq!(
+        (w.snd_una, w.snd_nxt, w.right_edge),
+        (i.snd_una, i.snd_nxt, i.snd_una.wrapping_add(i.snd_wnd)),
+        "the send window agrees with the TCB"
+    );
+    (
+        sim.now().as_millis(),
+        w.acked,
+        w.in_flight,
+        w.usable,
+        w.beyond,
+        w.snd_una.wrapping_sub(base),
+        w.snd_nxt.wrapping_sub(base),
+        w.right_edge.wrapping_sub(base),
+        i.snd_wnd,
+        i.send_buffered,
+    )
+}
+
+/// Runs until `until`, recording the client's window each time it changes.
+fn watch_window(net: &mut Net, conn: ConnHandle, base: u32, until: Instant) -> Vec<Win> {
+    let client = net.client;
+    let mut seen = vec![window_of(&net.sim, client, conn, base)];
+    net.sim.run_until_cond(until, |sim| {
+        let w = window_of(sim, client, conn, base);
+        if seen
+            .last()
+            .map(|l| (l.1, l.2, l.3, l.4, l.5, l.6, l.7, l.8, l.9))
+            != Some((w.1, w.2, w.3, w.4, w.5, w.6, w.7, w.8, w.9))
+        {
+            seen.push(w);
+        }
+        false
+    });
+    seen
+}
+
+#[test]
+fn r02_sliding_window_four_parts_move_as_acks_arrive() {
+    // The receiver's buffer holds 8000 bytes and its application reads at once; the sender
+    // writes 16 segments' worth.
+    let mut net = window_net(22, 8000);
+    let conn = establish(&mut net);
+    let (c, s, base) = (conn.client, conn.server, add(conn.x, 1));
+    let (client, server) = (net.client, net.server);
+    net.sim.app_set_options(server, s, AppOptions::default());
+    let t = ms(1000);
+    net.run_until(t);
+    let data = pattern(16_000, 2);
+    net.send(client, c, &data);
+    let seen = watch_window(&mut net, c, base, t + d_ms(500));
+    let trace = net.dump();
+    // By hand. The SYN+ACK offered 8000 (the whole buffer, a multiple of the MSS), so 8
+    // segments go at 1000 ms and 8000 bytes wait beyond the window. They arrive at 1010; the
+    // server acknowledges each at once (quick-ACK mode) with its free space: 7000, because the
+    // segment just acknowledged is not read yet. At 1020 the 8 ACKs arrive one after another:
+    // the first moves the left edge to 1000 but, with a window of 7000, the right edge stays at
+    // 8000, so nothing may be sent; each later one moves both edges by 1000 and lets one more
+    // segment out. The 7 segments sent at 1020 are acknowledged at 1040, when the last
+    // segment goes; its ACK comes back at 1060.
+    // Each row is the moment after the client has handled one event (the engine sends what
+    // becomes usable at once, so #3 is empty here; see below for #3 on its own).
+    #[rustfmt::skip]
+    let want: Vec<Win> = vec![
+        //  ms     #1    #2  #3    #4    una    nxt   edge   wnd  buffered
+        (1000,     0, 8000,  0, 8000,     0,  8000,  8000, 8000, 16000), // 8 segments out
+        (1020,  1000, 7000,  0, 8000,  1000,  8000,  8000, 7000, 15000), // ACK 1000 win 7000
+        (1020,  2000, 7000,  0, 7000,  2000,  9000,  9000, 7000, 14000), // ACK 2000: 1 more out
+        (1020,  3000, 7000,  0, 6000,  3000, 10000, 10000, 7000, 13000),
+        (1020,  4000, 7000,  0, 5000,  4000, 11000, 11000, 7000, 12000),
+        (1020,  5000, 7000,  0, 4000,  5000, 12000, 12000, 7000, 11000),
+        (1020,  6000, 7000,  0, 3000,  6000, 13000, 13000, 7000, 10000),
+        (1020,  7000, 7000,  0, 2000,  7000, 14000, 14000, 7000,  9000),
+        (1020,  8000, 7000,  0, 1000,  8000, 15000, 15000, 7000,  8000),
+        (1040,  9000, 7000,  0,    0,  9000, 16000, 16000, 7000,  7000), // the last goes
+        (1040, 10000, 6000,  0,    0, 10000, 16000, 17000, 7000,  6000), // ACKs shrink #2
+        (1040, 11000, 5000,  0,    0, 11000, 16000, 18000, 7000,  5000),
+        (1040, 12000, 4000,  0,    0, 12000, 16000, 19000, 7000,  4000),
+        (1040, 13000, 3000,  0,    0, 13000, 16000, 20000, 7000,  3000),
+        (1040, 14000, 2000,  0,    0, 14000, 16000, 21000, 7000,  2000),
+        (1040, 15000, 1000,  0,    0, 15000, 16000, 22000, 7000,  1000),
+        (1060, 16000,    0,  0,    0, 16000, 16000, 23000, 7000,     0),
+    ];
+    assert_eq!(seen, want, "{trace}");
+
+    // Each step is one ACK arriving: #1 grows by exactly what it acknowledges, the left edge
+    // is its ack number, the right edge its ack + window.
+    let acks: Vec<Seg> = net
+        .segs_since(server, client, t)
+        .into_iter()
+        .filter(|a| a.flags.ack())
+        .collect();
+    assert_eq!(acks.len(), 16, "{trace}");
+    for (step, ack) in seen.windows(2).zip(&acks) {
+        let (before, after) = (step[0], step[1]);
+        assert_eq!(Some(Instant::from_millis(after.0)), ack.arrived);
+        assert_eq!(
+            after.1 - before.1,
+            u64::from(ack.ack.wrapping_sub(base) - before.5)
+        );
+        assert_eq!(after.5, ack.ack.wrapping_sub(base));
+        assert_eq!(after.7, ack.ack.wrapping_sub(base) + u32::from(ack.window));
+    }
+    for w in &seen {
+        let (_, acked, flight, usable, beyond, _, nxt, edge, wnd, buffered) = *w;
+        // #2 + #3 never exceed the peer's window.
+        assert!(flight + usable <= wnd, "{w:?}");
+        // #4 is what lies beyond SND.UNA + SND.WND.
+        assert_eq!(beyond, 16_000u32.saturating_sub(edge.max(nxt)), "{w:?}");
+        // Acknowledged bytes have left the send buffer; the rest is still there.
+        assert_eq!(buffered as u64, 16_000 - acked, "{w:?}");
+        assert_eq!(u64::from(flight + usable + beyond), 16_000 - acked, "{w:?}");
+    }
+    assert_eq!(net.sim.app_received(server, s), &data[..]);
+
+    // #3 on its own: two small writes while the window is wide open. The first goes at once;
+    // Nagle holds the second while the first is unacknowledged, so it is usable (inside the
+    // window) but not sent. The server's quick ACKs are used up, so it acknowledges after its
+    // 40 ms delayed-ACK timer (at 2050, arriving 2060) with the whole buffer free again (its
+    // application read the data first): the held bytes go then.
+    let t = ms(2000);
+    net.run_until(t);
+    net.send(client, c, &pattern(500, 3));
+    net.send(client, c, &pattern(500, 4));
+    let seen = watch_window(&mut net, c, base, t + d_ms(500));
+    #[rustfmt::skip]
+    let want: Vec<Win> = vec![
+        //  ms   #1     #2  #3  #4  una    nxt    edge   wnd  buffered
+        (2000, 16000, 500, 500, 0, 16000, 16500, 23000, 7000, 1000),
+        (2060, 16500, 500,   0, 0, 16500, 17000, 24500, 8000,  500),
+        (2120, 17000,   0,   0, 0, 17000, 17000, 25000, 8000,    0),
+    ];
+    assert_eq!(seen, want, "{}", net.dump());
+}
+
+#[test]
+fn r03_flow_control_zero_window_stops_sender_and_probes_until_reopened() {
+    // The receiver's buffer holds 4000 bytes and its application does not read; the sender
+    // writes 10000.
+    let mut net = window_net(23, 4000);
+    let conn = establish(&mut net);
+    let (c, s, base) = (conn.client, conn.server, add(conn.x, 1));
+    let (client, server) = (net.client, net.server);
+    let t = ms(1000);
+    net.run_until(t);
+    let data = pattern(10_000, 3);
+    net.send(client, c, &data);
+    // The sender fills the offered window and no more.
+    let w = window_of(&net.sim, client, c, base);
+    assert_eq!(w, (1000, 0, 4000, 0, 6000, 0, 4000, 4000, 4000, 10_000));
+
+    // Every segment the server sends advertises exactly its free space, and the client never
+    // has more in flight than the window it was last given. Checked after every event until
+    // the window has been closed for a long while.
+    let reopen_at = Instant::from_secs(470);
+    // (time, window the server's last segment carried, its free space then), each time the
+    // server has sent something.
+    let mut advertised: Vec<(Instant, u32, usize)> = Vec::new();
+    let mut sent = net.segs(server, client).len();
+    let mut check = move |sim: &Sim, advertised: &mut Vec<(Instant, u32, usize)>| {
+        let segs = segs_where(sim, |p| p.from == server).len();
+        if segs > sent {
+            sent = segs;
+            let i = sim.endpoint_ref(server).info(s).unwrap();
+            advertised.push((sim.now(), i.rcv_wnd, i.recv_buffer - i.recv_buffered));
+        }
+        let w = window_of(sim, client, c, base);
+        assert!(w.2 + w.3 <= w.8, "more than the window in flight: {w:?}");
+    };
+    net.sim.run_until_cond(reopen_at, |sim| {
+        check(sim, &mut advertised);
+        false
+    });
+    let trace = net.dump();
+
+    // The four segments arrive at 1010 and fill the buffer: the ACKs offer 3000, 2000, 1000,
+    // then 0.
+    let y1 = add(conn.y, 1);
+    let acks = net.segs_since(server, client, t);
+    assert_segs(
+        &acks[..4],
+        &[
+            (ms(1010), ACK, y1, add(base, 1000), 0),
+            (ms(1010), ACK, y1, add(base, 2000), 0),
+            (ms(1010), ACK, y1, add(base, 3000), 0),
+            (ms(1010), ACK, y1, add(base, 4000), 0),
+        ],
+        &trace,
+    );
+    let windows: Vec<u16> = acks[..4].iter().map(|a| a.window).collect();
+    assert_eq!(windows, [3000, 2000, 1000, 0]);
+    assert!(
+        advertised
+            .iter()
+            .all(|(_, wnd, free)| *wnd as usize == *free),
+        "window != free space: {advertised:?}"
+    );
+    assert_eq!(
+        advertised.len(),
+        4 + 12,
+        "four ACKs, then an answer to each probe"
+    );
+    let info = net.ep(server).info(s).unwrap();
+    assert_eq!((info.recv_buffered, info.rcv_wnd), (4000, 0));
+
+    // The zero window reaches the client at 1020 with nothing in flight: it stops, all 6000
+    // remaining bytes beyond the window, and arms its persist timer. The RTO is 220 ms (RTT
+    // 20 ms: SRTT + max(4 RTTVAR, 200 ms)). The first probe follows one RTO later; after that,
+    // as in Linux (tcp_ack_probe), each answer (one round trip, 20 ms, after its probe) restarts
+    // the timer with the doubled wait: RTO, 2 RTO, 4 RTO, ..., capped at 120 s (TCP_RTO_MAX):
+    // 220 * 2^9 = 112.64 s is the last doubling, 220 * 2^10 ms would exceed 120 s.
+    let rto = d_ms(220);
+    let mut probe_times = Vec::new();
+    let mut at = ms(1020);
+    for k in 0..12u32 {
+        let restart = if k == 0 { at } else { at + 2 * DELAY };
+        at = restart + (rto * (1 << k)).min(d_s(120));
+        probe_times.push(at);
+    }
+    assert_eq!(
+        probe_times
+            .iter()
+            .map(|t| t.as_millis())
+            .collect::<Vec<_>>(),
+        [1240, 1700, 2600, 4380, 7920, 14980, 29080, 57260, 113600, 226260, 346280, 466300]
+    );
+    // While the window is zero the client sends nothing but those probes: bare ACKs with the
+    // sequence number SND.UNA - 1, which the receiver must answer with its window (still 0).
+    let zero_wnd: Vec<Seg> = net.segs_since(client, server, ms(1001));
+    assert_segs(
+        &zero_wnd,
+        &probe_times
+            .iter()
+            .map(|&p| (p, ACK, add(base, 3999), y1, 0))
+            .collect::<Vec<_>>(),
+        &trace,
+    );
+    let answers: Vec<(Instant, u32, u16)> = net
+        .segs_since(server, client, ms(1011))
+        .iter()
+        .map(|a| (a.sent, a.ack, a.window))
+        .collect();
+    assert_eq!(
+        answers,
+        probe_times
+            .iter()
+            .map(|&p| (p + DELAY, add(base, 4000), 0))
+            .collect::<Vec<_>>()
+    );
+    let w = window_of(&net.sim, client, c, base);
+    assert_eq!(w, (470_000, 4000, 0, 0, 6000, 4000, 4000, 4000, 0, 6000));
+    assert_eq!(
+        net.ep(client).info(c).unwrap().rto,
+        rto,
+        "probes do not back off the RTO"
+    );
+
+    // The application reads the 4000 bytes: the whole buffer is free, and the server says so
+    // at once with a window update; from then on it reads whatever arrives. The window
+    // reopens at 470.010 s and every byte arrives, in order.
+    let mut received = net.read_available(server, s);
+    check(&net.sim, &mut advertised);
+    let update = net.segs_since(server, client, reopen_at);
+    assert_segs(&update, &[(reopen_at, ACK, y1, add(base, 4000), 0)], &trace);
+    assert_eq!(update[0].window, 4000);
+    net.sim.run_until_cond(reopen_at + d_s(5), |sim| {
+        check(sim, &mut advertised);
+        let now = sim.now();
+        let mut buf = vec![0u8; 65536];
+        while let Ok(n) = sim.endpoint(server).recv(now, s, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            received.extend_from_slice(&buf[..n]);
+        }
+        sim.flush(server);
+        check(sim, &mut advertised);
+        received.len() == data.len()
+    });
+    assert!(received == data, "bytes differ:\n{}", net.dump());
+    assert!(
+        advertised.len() > 4 + 12 + 1,
+        "the server acknowledged the resumed data"
+    );
+    net.run_until(reopen_at + d_s(6));
+    let w = window_of(&net.sim, client, c, base);
+    assert_eq!((w.1, w.2, w.3, w.4, w.9), (10_000, 0, 0, 0, 0));
+    let resumed = net.segs_since(client, server, reopen_at);
+    assert_eq!(resumed[0].sent, reopen_at + DELAY);
+    assert_eq!(resumed[0].seq, add(base, 4000));
+    assert!(
+        advertised
+            .iter()
+            .all(|(_, wnd, free)| *wnd as usize == *free),
+        "window != free space: {advertised:?}"
+    );
 }

@@ -244,3 +244,51 @@ pub(crate) fn packets_of(sim: &Sim) -> Vec<(u64, Vec<u8>)> {
         })
         .collect()
 }
+
+/// A caption (a note between the lifelines) to put into a diagram built by [`diagram_of`]: it
+/// goes after the first `after_segments` segment rows, before the segment that follows them.
+pub(crate) struct Caption {
+    /// How many segments of the diagram come before the caption.
+    pub after_segments: usize,
+    /// When, in microseconds.
+    pub time_us: u64,
+    /// The text; a caption is wrapped at spaces, so each line a scenario wants kept whole is
+    /// a caption of its own.
+    pub text: String,
+}
+
+/// Puts `captions` (in order) into `d`. A caption due before a segment also goes before the
+/// state its side reached as it sent that segment, so that the state stays beside its arrow.
+pub(crate) fn add_captions(d: &mut Diagram, captions: Vec<Caption>) {
+    let mut captions = captions.into_iter().peekable();
+    let mut rows = Vec::with_capacity(d.rows.len() + captions.len());
+    let mut seen = 0;
+    for row in std::mem::take(&mut d.rows) {
+        if let Row::Segment(seg) = &row {
+            let tail_state = match rows.last() {
+                Some(Row::State { side, time_us, .. })
+                    if *side == seg.from && *time_us == seg.time_us =>
+                {
+                    rows.pop()
+                }
+                _ => None,
+            };
+            while let Some(c) = captions.next_if(|c| c.after_segments <= seen) {
+                rows.push(Row::Note {
+                    time_us: c.time_us,
+                    side: None,
+                    text: c.text,
+                });
+            }
+            rows.extend(tail_state);
+            seen += 1;
+        }
+        rows.push(row);
+    }
+    rows.extend(captions.map(|c| Row::Note {
+        time_us: c.time_us,
+        side: None,
+        text: c.text,
+    }));
+    d.rows = rows;
+}

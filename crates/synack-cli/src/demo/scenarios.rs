@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use synack_proto::{Config, FourTuple, Instant};
+use synack_proto::{Config, FourTuple, Instant, SendWindow};
 use synack_sim::{craft_tcp, AppOptions, HostId, LinkConfig, Sim};
 use synack_wire::{TcpFlags, TcpOptions, Timestamps};
 
-use super::{diagram_of, packets_of, Run, Scenario, View};
+use super::{add_captions, diagram_of, packets_of, Caption, Run, Scenario, View};
 
 /// Every scenario, in tour order.
 pub static SCENARIOS: &[Scenario] = &[
@@ -102,6 +102,18 @@ pub static SCENARIOS: &[Scenario] = &[
         claims: &["R01"],
         run: retransmission,
     },
+    Scenario {
+        name: "sliding-window",
+        summary: "the four parts of the send window, and how each ACK slides the window right",
+        claims: &["R02"],
+        run: sliding_window,
+    },
+    Scenario {
+        name: "zero-window",
+        summary: "a full receive buffer closes the window; the sender probes until it reopens",
+        claims: &["R03"],
+        run: zero_window,
+    },
 ];
 
 const DELAY: Duration = Duration::from_millis(50);
@@ -117,17 +129,14 @@ fn server() -> SocketAddr {
 }
 
 fn setup() -> (Sim, HostId, HostId) {
+    setup_with(Config::default(), Config::default())
+}
+
+/// A client and a server with the given configurations, joined by the 50 ms link.
+fn setup_with(client: Config, server: Config) -> (Sim, HostId, HostId) {
     let mut sim = Sim::new(2024);
-    let c = sim.add_host(
-        "client",
-        CLIENT.parse().expect("literal"),
-        Config::default(),
-    );
-    let s = sim.add_host(
-        "server",
-        SERVER_IP.parse().expect("literal"),
-        Config::default(),
-    );
+    let c = sim.add_host("client", CLIENT.parse().expect("literal"), client);
+    let s = sim.add_host("server", SERVER_IP.parse().expect("literal"), server);
     sim.link(c, s, LinkConfig::with_delay(DELAY));
     (sim, c, s)
 }
@@ -627,6 +636,302 @@ fn retransmission() -> Run {
     )
 }
 
+/// Payload bytes of a full segment in the window scenarios: the server announces this MSS and
+/// no timestamps, so every full segment carries exactly 1000 bytes and the numbers stay round.
+const SEG: u64 = 1000;
+
+/// A client whose send buffer holds the whole transfer (so that every byte not yet sent is in
+/// part #3 or #4 of its send window) and a server whose receive buffer is fixed at `recv` bytes.
+fn window_configs(recv: usize) -> (Config, Config) {
+    let client = Config {
+        send_buffer: 32 * 1024,
+        ..Config::default()
+    };
+    let server = Config {
+        recv_buffer: recv,
+        max_recv_buffer: recv,
+        mss: SEG as u16,
+        timestamps: false,
+        ..Config::default()
+    };
+    (client, server)
+}
+
+/// Where the diagram stands now: the segments sent so far and the time, for a [`Caption`].
+fn here(sim: &Sim) -> (usize, u64) {
+    (sim.trace().packets().count(), sim.now().as_micros())
+}
+
+/// Adds one caption row per line at `at` (from [`here`]).
+fn caption(captions: &mut Vec<Caption>, at: (usize, u64), lines: &[String]) {
+    for text in lines {
+        captions.push(Caption {
+            after_segments: at.0,
+            time_us: at.1,
+            text: text.clone(),
+        });
+    }
+}
+
+/// The send window drawn as a bar, one cell per segment of the stream: `█` #1 acknowledged,
+/// `▓` #2 in flight, `░` #3 usable, `.` #4 beyond the window; `[` and `]` are the window's edges
+/// (SND.UNA and SND.UNA + SND.WND).
+fn window_bar(w: &SendWindow, total: u64) -> String {
+    let cells = total.div_ceil(SEG).max(1);
+    let cell = |bytes: u64| (bytes.min(total) * cells + total / 2) / total.max(1);
+    let flight = w.acked + u64::from(w.in_flight);
+    let ends = [
+        cell(w.acked),
+        cell(flight),
+        cell(flight + u64::from(w.usable)),
+    ];
+    let wnd = u64::from(w.right_edge.wrapping_sub(w.snd_una));
+    let right = cell(w.acked + wnd);
+    let mut bar = String::new();
+    for i in 0..=cells {
+        if i == ends[0] {
+            bar.push('[');
+        }
+        if i == right {
+            bar.push(']');
+        }
+        if i < cells {
+            bar.push(match i {
+                i if i < ends[0] => '█',
+                i if i < ends[1] => '▓',
+                i if i < ends[2] => '░',
+                _ => '.',
+            });
+        }
+    }
+    bar
+}
+
+/// The caption lines of one moment of the send window: `head` and the bar, then the four parts.
+fn window_caption(head: &str, w: &SendWindow, total: u64) -> Vec<String> {
+    vec![
+        format!("{head} {}", window_bar(w, total))
+            .trim()
+            .to_string(),
+        format!("#1 acked {} |#2 in flight {}", w.acked, w.in_flight),
+        format!("|#3 usable {} |#4 beyond {}", w.usable, w.beyond),
+    ]
+}
+
+/// The client's send window on `conn`.
+fn send_window(sim: &Sim, c: HostId, conn: synack_proto::ConnHandle) -> SendWindow {
+    sim.endpoint_ref(c)
+        .info(conn)
+        .map(|i| i.send_window)
+        .unwrap_or_default()
+}
+
+/// Runs the simulation until `done` (or `limit`), captioning the client's send window on `conn`
+/// each time an ACK moves it (the first `max_moments` times): as it stands when the ACK has
+/// arrived, before the client sends what the ACK allowed. (The engine sends at once, so that
+/// moment is its state after the ACK with the bytes it then sent counted as usable instead of in
+/// flight.) Once everything is sent, of several ACKs in a row with no segment between them only
+/// the last is captioned: each just moves the left edge.
+fn track_window(
+    sim: &mut Sim,
+    (c, conn): (HostId, synack_proto::ConnHandle),
+    total: u64,
+    limit: Instant,
+    captions: &mut Vec<Caption>,
+    max_moments: usize,
+    mut done: impl FnMut(&mut Sim) -> bool,
+) {
+    let mut moments: Vec<((usize, u64), SendWindow)> = Vec::new();
+    let mut prev = send_window(sim, c, conn);
+    let mut prev_at = here(sim);
+    sim.run_until_cond(limit, |sim| {
+        let w = send_window(sim, c, conn);
+        let moved = (w.snd_una, w.right_edge) != (prev.snd_una, prev.right_edge);
+        if moved && moments.len() < max_moments {
+            let sent = w.snd_nxt.wrapping_sub(prev.snd_nxt);
+            let before = SendWindow {
+                in_flight: w.in_flight.saturating_sub(sent),
+                usable: w.usable + sent,
+                snd_nxt: prev.snd_nxt,
+                ..w
+            };
+            moments.push(((prev_at.0, sim.now().as_micros()), before));
+        }
+        prev = w;
+        prev_at = here(sim);
+        done(sim)
+    });
+    let all_sent = |w: &SendWindow| w.usable == 0 && w.beyond == 0;
+    for (i, (at, w)) in moments.iter().enumerate() {
+        let superseded = moments
+            .get(i + 1)
+            .is_some_and(|(next, nw)| next.0 == at.0 && all_sent(w) && all_sent(nw));
+        if !superseded {
+            let head = format!("ack={}", w.acked + 1);
+            caption(captions, *at, &window_caption(&head, w, total));
+        }
+    }
+}
+
+fn sliding_window() -> Run {
+    let (client_cfg, server_cfg) = window_configs(8000);
+    let (mut sim, c, s) = setup_with(client_cfg, server_cfg);
+    let (conn, _served) = connected(&mut sim, c, s);
+    let total = 16 * SEG;
+    let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+    let mut captions = Vec::new();
+    sim.note(c, &format!("write() of {total} bytes"));
+    // Before the write reaches the engine: everything inside the peer's window is usable.
+    let w = send_window(&sim, c, conn);
+    let wnd = w.right_edge.wrapping_sub(w.snd_una);
+    let queued = SendWindow {
+        usable: wnd.min(total as u32),
+        beyond: (total as u32).saturating_sub(wnd),
+        ..w
+    };
+    let mut first = vec!["key: █#1 ▓#2 ░#3 .#4 [window]".to_string()];
+    first.extend(window_caption("write", &queued, total));
+    caption(&mut captions, here(&sim), &first);
+    sim.app_send_all(c, conn, &data);
+    let limit = sim.now() + Duration::from_secs(5);
+    track_window(
+        &mut sim,
+        (c, conn),
+        total,
+        limit,
+        &mut captions,
+        usize::MAX,
+        |sim| send_window(sim, c, conn).acked >= total,
+    );
+    sim.run_for(ms(100));
+    let mut run = finish(
+        &sim,
+        &view(c, s, "sliding window", None),
+        true,
+        "The sender's bytes fall into four parts (drawn as the bar): #1 sent and acknowledged, \
+         #2 sent and not yet acknowledged (in flight), #3 not sent but inside the receiver's \
+         window (usable: it may go now), #4 not sent and beyond the window. The window spans #2 \
+         and #3, from SND.UNA (the oldest unacknowledged byte) to SND.UNA + SND.WND (the window \
+         the receiver last advertised). Here the receiver's buffer holds 8000 bytes and it \
+         offers 8000 in its SYN+ACK, so the client sends 8 segments and must stop: the other \
+         8000 bytes are in #4. Each ACK moves the window's left edge: the bytes it acknowledges \
+         join #1 and leave the send buffer, they will never be resent. The receiver advertises \
+         its free space, 7000 (the segment just acknowledged is still unread in its buffer), so \
+         the right edge moves too, and the bytes that slide into the window (#3) go out at once. \
+         Bytes in #4 wait for the window to reach them: sending them would overflow the \
+         receiver's buffer. Once everything is sent, #3 and #4 are empty and the ACKs only \
+         shrink #2.",
+    );
+    add_captions(&mut run.diagram, captions);
+    run
+}
+
+fn zero_window() -> Run {
+    let (client_cfg, server_cfg) = window_configs(4000);
+    let (mut sim, c, s) = setup_with(client_cfg, server_cfg);
+    let (conn, served) = established(
+        &mut sim,
+        c,
+        s,
+        None,
+        AppOptions::default().auto_read(false),
+        AppOptions::default(),
+    );
+    let total = 10 * SEG;
+    let data: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+    let mut captions = Vec::new();
+    sim.note(s, "the application does not read");
+    sim.note(c, &format!("write() of {total} bytes"));
+    sim.app_send_all(c, conn, &data);
+    // The server's ACKs advertise what is left of its 4000-byte buffer, down to 0.
+    let limit = sim.now() + Duration::from_secs(5);
+    sim.run_until_cond(limit, |sim| {
+        sim.endpoint_ref(c)
+            .info(conn)
+            .is_ok_and(|i| i.snd_wnd == 0 && i.in_flight == 0)
+    });
+    let w = send_window(&sim, c, conn);
+    let unread = sim
+        .endpoint_ref(s)
+        .info(served)
+        .map_or(0, |i| i.recv_buffered);
+    let mut lines = vec![
+        format!("receive buffer full: {unread} unread"),
+        "win=0: the client must stop".to_string(),
+    ];
+    lines.extend(window_caption(&format!("ack={}", w.acked + 1), &w, total));
+    caption(&mut captions, here(&sim), &lines);
+    // The persist timer: a probe after the RTO; each answer (one round trip later) restarts it
+    // with twice the wait, as Linux does.
+    let sent_by_client = |sim: &Sim| sim.trace().packets().filter(|p| p.from == c).count();
+    let mut last = sim.now();
+    let mut first_wait = 0;
+    for probe in 1..=3u32 {
+        let before = sent_by_client(&sim);
+        let limit = sim.now() + Duration::from_secs(10);
+        sim.run_until_cond(limit, |sim| sent_by_client(sim) > before);
+        let after = sim.trace().packets().count() - 1;
+        // From the zero window for the first probe, from the previous probe's answer after.
+        let answer = if probe == 1 { last } else { last + 2 * DELAY };
+        let wait = (sim.now() - answer).as_millis();
+        last = sim.now();
+        if probe == 1 {
+            first_wait = wait.max(1);
+        }
+        let times = match wait / first_wait {
+            1 => "RTO".to_string(),
+            k => format!("{k}×RTO"),
+        };
+        let mut lines = Vec::new();
+        if probe == 1 {
+            lines.push("persist timer: zero-window probes".to_string());
+        }
+        lines.push(format!("probe {probe} after {wait} ms = {times}"));
+        if probe == 2 {
+            lines.push("(timed from the answer to the last probe)".to_string());
+        }
+        caption(&mut captions, (after, sim.now().as_micros()), &lines);
+    }
+    sim.run_until(last + ms(800));
+    let unread = sim.endpoint_ref(s).recv_available(served).unwrap_or(0);
+    sim.note(s, &format!("read() of {unread} bytes"));
+    caption(
+        &mut captions,
+        here(&sim),
+        &[format!("free space {unread}: window update")],
+    );
+    sim.app_read_all(s, served);
+    sim.app_set_options(s, served, AppOptions::default());
+    let limit = sim.now() + Duration::from_secs(5);
+    track_window(&mut sim, (c, conn), total, limit, &mut captions, 1, |sim| {
+        send_window(sim, c, conn).acked >= total
+    });
+    let mut lines = vec!["every byte acknowledged".to_string()];
+    lines.extend(window_caption("", &send_window(&sim, c, conn), total));
+    caption(&mut captions, here(&sim), &lines);
+    sim.run_for(ms(100));
+    let mut run = finish(
+        &sim,
+        &view(c, s, "zero window", None),
+        true,
+        "Flow control: every segment the receiver sends advertises the free space of its \
+         receive buffer as its window, and the sender never has more bytes in flight than that \
+         window. Here the server's application reads nothing, so each arriving segment takes \
+         1000 bytes of its 4000-byte buffer: its ACKs advertise 3000, 2000, 1000 and finally 0. \
+         A zero window stops the sender: its other 6000 bytes all lie beyond the window (#4). \
+         It cannot simply wait, though: the segment that will open the window again carries no \
+         data, so nobody resends it if it is lost, and both sides would wait for each other \
+         forever. So the sender's persist timer sends zero-window probes, ACKs with an old \
+         sequence number (SND.UNA - 1) that the receiver must answer with its current window: \
+         after the RTO (300 ms), then after twice as long each time, up to 120 s, as Linux \
+         does. When the application reads the 4000 bytes, the whole buffer is free again and \
+         the receiver says so at once with a window update (win=4000); the window reopens, the \
+         sender sends what it allows, and the transfer completes, every byte in order.",
+    );
+    add_captions(&mut run.diagram, captions);
+    run
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,5 +990,190 @@ mod tests {
                 "CLOSED"
             ]
         );
+    }
+
+    fn captions(run: &Run) -> Vec<String> {
+        run.diagram
+            .rows
+            .iter()
+            .filter_map(|r| match r {
+                crate::diagram::Row::Note {
+                    side: None, text, ..
+                } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The four numbers of a caption pair `#1 acked a |#2 in flight b`, `|#3 usable c |#4
+    /// beyond d`.
+    fn parts(first: &str, second: &str) -> [u64; 4] {
+        let nums: Vec<u64> = format!("{first} {second}")
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        nums.try_into().expect("four numbers")
+    }
+
+    #[test]
+    fn window_bar_marks_the_four_parts_and_the_window_edges() {
+        let w = SendWindow {
+            acked: 3000,
+            in_flight: 5000,
+            usable: 1000,
+            beyond: 7000,
+            snd_una: 3001,
+            snd_nxt: 8001,
+            right_edge: 9001,
+        };
+        assert_eq!(window_bar(&w, 16000), "███[▓▓▓▓▓░].......");
+        // A window reaching past the data closes at the end; an empty one is `[]`.
+        let end = SendWindow {
+            acked: 15000,
+            in_flight: 1000,
+            usable: 0,
+            beyond: 0,
+            snd_una: 15001,
+            snd_nxt: 16001,
+            right_edge: 22001,
+        };
+        assert_eq!(window_bar(&end, 16000), "███████████████[▓]");
+        let closed = SendWindow {
+            acked: 4000,
+            beyond: 6000,
+            snd_una: 4001,
+            snd_nxt: 4001,
+            right_edge: 4001,
+            ..SendWindow::default()
+        };
+        assert_eq!(window_bar(&closed, 10000), "████[]......");
+    }
+
+    #[test]
+    fn sliding_window_captions_show_the_window_sliding_with_each_ack() {
+        let run = sliding_window();
+        let caps = captions(&run);
+        assert_eq!(
+            caps[..4],
+            [
+                "key: █#1 ▓#2 ░#3 .#4 [window]",
+                "write [░░░░░░░░]........",
+                "#1 acked 0 |#2 in flight 0",
+                "|#3 usable 8000 |#4 beyond 8000",
+            ]
+        );
+        let at = |head: &str| {
+            caps.iter()
+                .position(|c| c.starts_with(&format!("{head} ")))
+                .unwrap_or_else(|| panic!("no caption {head}: {caps:#?}"))
+        };
+        // The first ACK moves the left edge, but the window shrinks to the receiver's free space
+        // (7000) so its right edge stays: nothing becomes usable.
+        let i = at("ack=1001");
+        assert_eq!(caps[i], "ack=1001 █[▓▓▓▓▓▓▓]........");
+        assert_eq!(parts(&caps[i + 1], &caps[i + 2]), [1000, 7000, 0, 8000]);
+        // From then on each ACK slides the whole window one segment right.
+        for k in 2..=9u64 {
+            let i = at(&format!("ack={}", k * 1000 + 1));
+            let beyond = 16000 - (k + 7) * 1000;
+            assert_eq!(
+                parts(&caps[i + 1], &caps[i + 2]),
+                [k * 1000, 6000, 1000, beyond],
+                "{}",
+                caps[i]
+            );
+        }
+        assert_eq!(caps[at("ack=3001")], "ack=3001 ███[▓▓▓▓▓▓░]......");
+        let n = caps.len();
+        assert_eq!(
+            caps[n - 3..],
+            [
+                "ack=16001 ████████████████[]",
+                "#1 acked 16000 |#2 in flight 0",
+                "|#3 usable 0 |#4 beyond 0",
+            ]
+        );
+        // Every moment accounts for all 16000 bytes, and #2 + #3 fit in the 8000-byte window.
+        for i in (0..n).filter(|&i| caps[i].starts_with("#1 ")) {
+            let [a, b, c, d] = parts(&caps[i], &caps[i + 1]);
+            assert_eq!(a + b + c + d, 16000, "{}", caps[i]);
+            assert!(b + c <= 8000, "{}", caps[i]);
+        }
+        // Each caption goes right before the segments its ACK let out: ack=3001 lets out
+        // seq=9001.
+        let rows = &run.diagram.rows;
+        let j = rows
+            .iter()
+            .position(|r| matches!(r, crate::diagram::Row::Note { text, .. } if text.starts_with("ack=3001 ")))
+            .expect("caption row");
+        let next = rows[j..]
+            .iter()
+            .find_map(|r| match r {
+                crate::diagram::Row::Segment(s) => Some(s),
+                _ => None,
+            })
+            .expect("a segment after it");
+        let x = run
+            .diagram
+            .isn(crate::diagram::Side::Left)
+            .expect("client ISN");
+        assert_eq!((next.seq.wrapping_sub(x), next.len), (9001, 1000));
+    }
+
+    #[test]
+    fn zero_window_stops_the_sender_which_probes_with_backoff_until_it_reopens() {
+        use crate::diagram::Side;
+        let run = zero_window();
+        let caps = captions(&run);
+        for line in [
+            "win=0: the client must stop",
+            "ack=4001 ████[]......",
+            "probe 1 after 300 ms = RTO",
+            "probe 2 after 600 ms = 2×RTO",
+            "probe 3 after 1200 ms = 4×RTO",
+            "free space 4000: window update",
+            "ack=4001 ████[░░░░]..",
+        ] {
+            assert!(caps.iter().any(|c| c == line), "{line} missing: {caps:#?}");
+        }
+        let d = &run.diagram;
+        let x = d.isn(Side::Left).expect("client ISN");
+        let data: Vec<_> = d.segments().filter(|s| s.len > 0).collect();
+        // The server's windows: its free space as the buffer fills, 0 while it is full (the
+        // answers to the probes), then the whole buffer once the application has read.
+        let windows: Vec<u16> = d
+            .segments()
+            .filter(|s| s.from == Side::Right && !s.flags.syn())
+            .map(|s| s.window)
+            .collect();
+        assert_eq!(windows[..8], [3000, 2000, 1000, 0, 0, 0, 0, 4000]);
+        // The probes: bare ACKs one below SND.UNA; after the first, each waits 600 then 1200 ms
+        // from the previous probe's answer, one 100 ms round trip later (Linux tcp_ack_probe).
+        let probes: Vec<_> = d
+            .segments()
+            .filter(|s| s.from == Side::Left && s.len == 0 && s.seq.wrapping_sub(x) == 4000)
+            .collect();
+        assert_eq!(probes.len(), 3);
+        let gaps: Vec<u64> = probes
+            .windows(2)
+            .map(|p| p[1].time_us - p[0].time_us)
+            .collect();
+        assert_eq!(gaps, [100_000 + 600_000, 100_000 + 1_200_000]);
+        // No data while the window is closed; every byte once the window reopens.
+        let reopened = d
+            .segments()
+            .find(|s| s.from == Side::Right && s.window == 4000 && !s.flags.syn())
+            .expect("window update");
+        assert!(data
+            .iter()
+            .filter(|s| s.seq.wrapping_sub(x) > 4000)
+            .all(|s| s.time_us > reopened.time_us));
+        assert_eq!(data.iter().map(|s| u64::from(s.len)).sum::<u64>(), 10_000);
+        let last_ack = d
+            .segments()
+            .filter(|s| s.from == Side::Right)
+            .map(|s| s.ack.wrapping_sub(x))
+            .max();
+        assert_eq!(last_ack, Some(10_001));
     }
 }

@@ -354,6 +354,12 @@ impl Connection {
             self.snd_wl2 = ack;
         }
 
+        // A zero-window probe answered with the window still closed: the probe timer restarts
+        // from this answer (Linux tcp_ack_probe); output() re-arms it with the current backoff.
+        if self.persist_deadline.is_some() && self.snd_wnd == 0 {
+            self.persist_deadline = None;
+        }
+
         // SACK blocks (RFC 2018), then loss detection.
         let (newly_sacked, dsack) = if self.opts.sack && !seg.options.sack.is_empty() {
             let tsecr = seg

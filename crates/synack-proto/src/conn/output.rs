@@ -545,7 +545,9 @@ impl Connection {
             self.retransmit_seg(ctx, last);
             self.rack.on_tlp_sent(end, true);
         }
-        if self.rtx_deadline.is_none() {
+        // RFC 8985 §7.3: after a probe the RTO timer is re-armed (restarted), so that it stays
+        // the last resort should the probe fail too (Linux tcp_send_loss_probe, tcp_rearm_rto).
+        if self.flight() > 0 {
             self.rtx_deadline = Some(ctx.now + self.rto_now(ctx.now));
         }
     }
@@ -627,7 +629,10 @@ impl Connection {
         let end = (off + data_len).min(self.send_buf.len());
         let payload: Vec<u8> = self.send_buf.range(off.min(end)..end).copied().collect();
         let mut flags = TcpFlags::ACK;
-        if !payload.is_empty() {
+        // PSH marks the last segment of what the application queued, and stays with it when it
+        // is resent (Linux keeps an skb's flags; tso_fragment leaves PSH on the tail): a
+        // retransmission carries it only when it reaches the end of the queued data.
+        if !payload.is_empty() && end == self.send_buf.len() {
             flags |= TcpFlags::PSH;
         }
         if seg.fin {
@@ -642,8 +647,9 @@ impl Connection {
             stamp.get_or_insert(ts);
             *pending += 1;
         }
+        // A lost segment stays marked lost once resent (Linux keeps TCPCB_LOST beside
+        // TCPCB_SACKED_RETRANS): RFC 6675's pipe then counts the retransmission, not the original.
         self.rtx.update(i, |s| {
-            s.lost = false;
             s.retrans = true;
             s.ever_retrans = true;
             s.xmit_ts = now;

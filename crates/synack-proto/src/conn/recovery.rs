@@ -12,10 +12,22 @@ use alloc::collections::VecDeque;
 use super::{Connection, Ctx};
 use crate::rack::RecoveryState;
 use crate::seq::SeqNum;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// RFC 6675 DupThresh.
 const DUP_THRESH: u32 = 3;
+
+/// Linux's timer tick (`CONFIG_HZ` = 250, as Debian and Ubuntu kernels are built).
+const JIFFY: Duration = Duration::from_millis(4);
+
+/// The reordering timer as Linux arms it (`tcp_rack_mark_lost`): the RACK timeout rounded up to
+/// whole jiffies, plus `TCP_TIMEOUT_MIN` (two jiffies). RFC 8985 §6.3 lets the timer fire no
+/// earlier than the reordering window allows; later is allowed, and matches Linux's timing.
+fn linux_reo_timer(t: Duration) -> Duration {
+    let j = JIFFY.as_micros().max(1);
+    let ticks = t.as_micros().div_ceil(j) + 2;
+    Duration::from_micros(u64::try_from(ticks * j).unwrap_or(u64::MAX))
+}
 
 /// One segment in flight.
 #[derive(Clone, Copy, Debug)]
@@ -32,7 +44,7 @@ pub(crate) struct SentSeg {
     pub xmit_tsval: u32,
     /// The peer SACKed it.
     pub sacked: bool,
-    /// Judged lost and not yet retransmitted since.
+    /// Judged lost (and kept so when retransmitted: `retrans` tells).
     pub lost: bool,
     /// A retransmission of it is in flight.
     pub retrans: bool,
@@ -233,14 +245,10 @@ impl Connection {
             if r <= l {
                 continue;
             }
-            // Split at the edges, then mark every segment inside.
-            if let Some(i) = self.rtx.find(l) {
-                self.rtx.split(i, l);
-            }
-            if let Some(i) = self.rtx.find(r) {
-                self.rtx.split(i, r);
-            }
-            let mut i = self.rtx.segs.partition_point(|s| s.end <= l);
+            // Mark every segment the block covers whole. As Linux (tcp_sacktag_walk,
+            // tcp_match_skb_to_sack), a block that covers only part of a segment (less than an
+            // MSS) does not SACK it: the segment is not split to credit a fragment.
+            let mut i = self.rtx.segs.partition_point(|s| s.start < l);
             while i < self.rtx.segs.len() && self.rtx.segs[i].end <= r {
                 if !self.rtx.segs[i].sacked {
                     newly += self.rtx.segs[i].len();
@@ -298,7 +306,9 @@ impl Connection {
                 .rtx
                 .segs
                 .iter()
-                .filter(|s| !s.sacked && !s.lost)
+                // Segments lost and not yet resent are skipped; a retransmission may be lost
+                // again (Linux tcp_rack_detect_loss).
+                .filter(|s| !s.sacked && (!s.lost || s.retrans))
                 .map(|s| (s.end, s.xmit_ts));
             let mut lost_ends = alloc::vec::Vec::new();
             let timeout = self
@@ -310,7 +320,7 @@ impl Connection {
                     any = true;
                 }
             }
-            self.reorder_deadline = timeout.map(|t| ctx.now + t);
+            self.reorder_deadline = timeout.map(|t| ctx.now + linux_reo_timer(t));
             // With RACK, the DupThresh rule of RFC 6675 is not used (RFC 8985 §6.2: RACK's
             // reordering window is zero until reordering is seen, which gives the same speed),
             // as in Linux since 4.18.

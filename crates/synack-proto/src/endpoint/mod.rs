@@ -173,7 +173,7 @@ pub struct ConnInfo {
     pub in_recovery: bool,
     /// Bytes in flight the peer SACKed.
     pub sacked_bytes: u32,
-    /// Bytes in flight judged lost and not yet retransmitted.
+    /// Bytes in flight judged lost, whether retransmitted since or not (Linux `lost_out`).
     pub lost_bytes: u32,
     /// Bytes of retransmissions in flight.
     pub retrans_bytes: u32,
@@ -1422,6 +1422,13 @@ impl Endpoint {
         conn.send_seq = h.iss + 1;
         conn.syn_acked = true;
         conn.ts_recent = h.ts_recent;
+        // RFC 7323 §4.3: the completing ACK's TSval becomes TS.Recent when it is not older and
+        // the ACK lies within what we acknowledged (Linux tcp_ack, FLAG_UPDATE_TS_RECENT).
+        if let (true, Some(ts)) = (conn.opts.timestamps, seg.options.timestamps) {
+            if SeqNum(seg.seq) <= conn.rcv_nxt && (ts.tsval.wrapping_sub(h.ts_recent) as i32) >= 0 {
+                conn.ts_recent = ts.tsval;
+            }
+        }
         conn.snd_wnd = u32::from(seg.window) << h.opts.snd_wscale;
         conn.max_snd_wnd = conn.snd_wnd;
         conn.snd_wl1 = SeqNum(seg.seq);
