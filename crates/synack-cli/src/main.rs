@@ -36,6 +36,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Connect from synack on a TUN interface to a server, move bytes, print SHA-256 and rate.
     Connect(cmd::connect::Args),
+    /// Run a bulk transfer between two hosts over a simulated, impaired link, and check it.
+    Sim(cmd::sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Script(args) => cmd::script::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Connect(args) => cmd::connect::run(args),
+        Command::Sim(args) => cmd::sim::run(args),
     };
     match result {
         Ok(()) | Err(cmd::CliError::BrokenPipe) => ExitCode::SUCCESS,

@@ -28,10 +28,16 @@ pub const fn fold(mut sum: u64) -> u16 {
 
 /// The folded ones'-complement sum of `data` as if it started at an even offset.
 fn sum_even(data: &[u8]) -> u16 {
+    // Sixteen bytes at a time: the four big-endian 32-bit words of each block summed into a
+    // 64-bit accumulator give the same sum modulo 0xffff as the 16-bit halves (2^16 ≡ 1), and
+    // it cannot overflow below 2^32 words. Wide steps let the compiler vectorise the loop.
     let mut acc: u64 = 0;
-    let mut words = data.chunks_exact(4);
-    // Adding 32-bit big-endian words into a 64-bit accumulator is the same sum modulo 0xffff as
-    // adding the 16-bit halves (2^16 ≡ 1), and it cannot overflow below 2^32 words.
+    let mut blocks = data.chunks_exact(16);
+    for b in &mut blocks {
+        let w = |i: usize| u64::from(u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+        acc += w(0) + w(4) + w(8) + w(12);
+    }
+    let mut words = blocks.remainder().chunks_exact(4);
     for w in &mut words {
         acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
     }

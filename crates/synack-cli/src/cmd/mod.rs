@@ -6,6 +6,7 @@ pub mod diagram;
 mod netargs;
 pub mod script;
 pub mod serve;
+pub mod sim;
 
 use std::io::{self, IsTerminal, Write};
 

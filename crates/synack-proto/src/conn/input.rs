@@ -308,7 +308,14 @@ impl Connection {
                     newest = Some(newest.map_or(s.xmit_ts, |t: Instant| t.max(s.xmit_ts)));
                 }
             });
-            rtt = newest.map(|t| now - t);
+            // Karn's rule as Linux applies it (tcp_clean_rtx_queue): when the ACK covers any
+            // retransmitted data, no segment gives a sample — it may answer the retransmission
+            // that filled a hole, long after the later segments arrived.
+            rtt = if acked_retransmitted {
+                None
+            } else {
+                newest.map(|t| now - t)
+            };
             if rtt.is_none() && !acked_retransmitted {
                 if let Some((probe, sent)) = self.rtt_probe {
                     if ack >= probe {
@@ -387,12 +394,14 @@ impl Connection {
             self.tune_send_buffer(ctx.config);
         }
         if acked_bytes > 0 || dsack {
-            let tsecr = seg.options.timestamps.map(|t| t.tsecr);
-            self.try_undo(
-                ctx,
-                tsecr.filter(|_| self.opts.timestamps && acked_bytes > 0),
-                dsack,
-            );
+            // Eifel (RFC 3522) only on an ACK that covers retransmitted data: its echo then tells
+            // which copy arrived. An ACK for older data echoes an older timestamp anyway.
+            let tsecr = seg
+                .options
+                .timestamps
+                .map(|t| t.tsecr)
+                .filter(|_| self.opts.timestamps && acked_retransmitted);
+            self.try_undo(ctx, tsecr, dsack);
         }
         if let Some(point) = self.recovery_point {
             if self.snd_una >= point {

@@ -13,6 +13,22 @@ use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 
+/// `len` bytes of `buf` from `off`, copied in at most two bulk copies.
+fn copy_out(buf: &alloc::collections::VecDeque<u8>, off: usize, len: usize) -> Vec<u8> {
+    let (head, tail) = buf.as_slices();
+    let mut out = Vec::with_capacity(len);
+    if off < head.len() {
+        let end = (off + len).min(head.len());
+        out.extend_from_slice(&head[off..end]);
+        let rest = len - (end - off);
+        out.extend_from_slice(&tail[..rest.min(tail.len())]);
+    } else {
+        let t = off - head.len();
+        out.extend_from_slice(&tail[t.min(tail.len())..(t + len).min(tail.len())]);
+    }
+    out
+}
+
 /// Builds one IP datagram carrying `tcp` for `conn`'s tuple and queues it.
 pub(crate) fn transmit(ctx: &mut Ctx<'_>, tuple: &crate::FourTuple, tcp: &TcpRepr<'_>) {
     if let Ok(bytes) =
@@ -325,8 +341,7 @@ impl Connection {
                 if len < mss && !is_last && (len as u32) < self.max_snd_wnd / 2 && flight > 0 {
                     break;
                 }
-                let mut payload = Vec::with_capacity(len);
-                payload.extend(self.send_buf.range(off..off + len));
+                let payload = copy_out(&self.send_buf, off, len);
                 let seq = self.snd_nxt;
                 let mut flags = TcpFlags::ACK;
                 if is_last {
@@ -533,7 +548,7 @@ impl Connection {
         let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
         if unsent > 0 && wnd_room > 0 {
             let len = unsent.min(self.payload_limit() as usize).min(wnd_room);
-            let payload: Vec<u8> = self.send_buf.range(off..off + len).copied().collect();
+            let payload = copy_out(&self.send_buf, off, len);
             let seq = self.snd_nxt;
             self.send(ctx, TcpFlags::ACK | TcpFlags::PSH, seq, &payload);
             self.snd_nxt = seq + len as u32;
@@ -627,7 +642,8 @@ impl Connection {
         let data_len = (seg.len() - u32::from(seg.fin)) as usize;
         let off = seg.start.diff(self.send_seq).max(0) as usize;
         let end = (off + data_len).min(self.send_buf.len());
-        let payload: Vec<u8> = self.send_buf.range(off.min(end)..end).copied().collect();
+        let start = off.min(end);
+        let payload = copy_out(&self.send_buf, start, end - start);
         let mut flags = TcpFlags::ACK;
         // PSH marks the last segment of what the application queued, and stays with it when it
         // is resent (Linux keeps an skb's flags; tso_fragment leaves PSH on the tail): a

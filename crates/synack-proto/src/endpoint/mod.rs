@@ -614,9 +614,11 @@ impl Endpoint {
         let c = self.conn_mut(h)?;
         if !c.recv_buf.is_empty() && !buf.is_empty() {
             let n = buf.len().min(c.recv_buf.len());
-            for (dst, src) in buf.iter_mut().zip(c.recv_buf.drain(..n)) {
-                *dst = src;
-            }
+            let (head, tail) = c.recv_buf.as_slices();
+            let first = n.min(head.len());
+            buf[..first].copy_from_slice(&head[..first]);
+            buf[first..n].copy_from_slice(&tail[..n - first]);
+            c.recv_buf.drain(..n);
             c.tune_recv_buffer(max_recv, now, n);
             // Open the window when reading freed a lot (RFC 9293 §3.8.6.2.2): as Linux's
             // tcp_cleanup_rbuf, when the window we would offer now is at least twice the one the
