@@ -83,7 +83,7 @@ impl Connection {
             self.established_rtt(ctx);
             self.set_state(ctx, State::Established);
             ctx.event(Event::Connected(ctx.handle));
-            ctx.event(Event::Writable(ctx.handle));
+            self.notify_writable(ctx);
             self.rtx_deadline = None;
             self.retries = 0;
             self.ack_now = true;
@@ -234,7 +234,7 @@ impl Connection {
                 self.snd_wl2 = ack;
                 self.set_state(ctx, State::Established);
                 ctx.event(Event::Connected(ctx.handle));
-                ctx.event(Event::Writable(ctx.handle));
+                self.notify_writable(ctx);
             } else {
                 let rst = TcpRepr {
                     src_port: self.tuple.local.port(),
@@ -277,6 +277,10 @@ impl Connection {
         let flight_before = self.flight();
         let now = ctx.now;
         let mut acked_bytes = 0u32;
+        // Of those, bytes the peer had already SACKed (or, without SACK, that duplicate ACKs
+        // stood for): delivered before, not by this ACK.
+        let mut acked_delivered_before = 0u32;
+        let dupacks_before = self.dupacks;
         let mut rtt: Option<crate::time::Duration> = None;
         let mut acked_retransmitted = false;
         if ack > self.snd_una {
@@ -289,7 +293,7 @@ impl Connection {
             self.send_seq += drain as u32;
             self.bytes_acked += drain as u64;
             if drain > 0 {
-                ctx.event(Event::Writable(ctx.handle));
+                self.notify_writable(ctx);
             }
             // Karn's rule: only segments sent once give a sample; the newest such one.
             let rack = &mut self.rack;
@@ -299,7 +303,11 @@ impl Connection {
                 .timestamps
                 .filter(|_| self.opts.timestamps)
                 .map(|t| t.tsecr);
+            let mut sacked_before = 0u32;
             self.rtx.ack_to(ack, |s| {
+                if s.sacked {
+                    sacked_before = sacked_before.saturating_add(s.len());
+                }
                 rack.update(now, s.xmit_ts, s.end, s.ever_retrans, s.answers(tsecr));
                 rack.detect_reordering(s.end, s.ever_retrans);
                 if s.ever_retrans {
@@ -308,6 +316,15 @@ impl Connection {
                     newest = Some(newest.map_or(s.xmit_ts, |t: Instant| t.max(s.xmit_ts)));
                 }
             });
+            acked_delivered_before = if self.opts.sack {
+                sacked_before
+            } else {
+                // Linux tcp_remove_reno_sacks: the ACK fills one hole, the rest was counted
+                // when the duplicate ACKs came.
+                dupacks_before
+                    .saturating_mul(self.snd_mss)
+                    .min(acked_bytes.saturating_sub(self.snd_mss.min(acked_bytes)))
+            };
             // Karn's rule as Linux applies it (tcp_clean_rtx_queue): when the ACK covers any
             // retransmitted data, no segment gives a sample — it may answer the retransmission
             // that filled a hole, long after the later segments arrived.
@@ -384,8 +401,16 @@ impl Connection {
         if self.state.is_synchronized() && (self.flight() > 0 || !self.rtx.segs.is_empty()) {
             self.detect_losses(ctx, dsack, partial_ack && !self.opts.sack);
         }
-        // Congestion window growth (byte counting, RFC 3465) and recovery exit.
-        let delivered = acked_bytes.saturating_add(newly_sacked);
+        // Congestion window growth (byte counting, RFC 3465) and recovery exit. The window
+        // grows only on an ACK that acknowledges new data (RFC 5681 §3.1; Linux
+        // tcp_may_raise_cwnd), by what it delivered, SACKed bytes included: a duplicate ACK
+        // that only SACKs does not grow it, so limited transmit (RFC 3042) sends one segment
+        // per duplicate ACK.
+        let delivered = if acked_bytes > 0 {
+            (acked_bytes - acked_delivered_before.min(acked_bytes)).saturating_add(newly_sacked)
+        } else {
+            0
+        };
         if delivered > 0 {
             let cwnd_limited = flight_before.saturating_add(self.snd_mss) >= self.cwnd();
             if let Some(cc) = self.cc.as_mut() {
@@ -520,7 +545,7 @@ impl Connection {
                 self.ack_now = true;
             }
             if take > 0 {
-                ctx.event(Event::Readable(ctx.handle));
+                self.notify_readable(ctx);
             }
             if fin {
                 self.ooo_fin = Some(self.rcv_offset);
@@ -575,7 +600,7 @@ impl Connection {
     fn on_fin(&mut self, ctx: &mut Ctx<'_>) {
         self.rcv_nxt += 1;
         self.fin_received = true;
-        ctx.event(Event::Readable(ctx.handle));
+        self.notify_readable(ctx);
         match self.state {
             State::Established => {
                 // Linux enters delayed-ACK mode here, so an application that closes at once
@@ -583,7 +608,10 @@ impl Connection {
                 // timeout is still zero (icsk_ack.ato), so the ACK goes at once.
                 self.pingpong = true;
                 self.set_state(ctx, State::CloseWait);
-                if self.rcv_offset == 0 {
+                // More than a full segment since our last ACK, the FIN included, is
+                // acknowledged at once as well (Linux __tcp_ack_snd_check).
+                let unacked = self.rcv_nxt.diff(self.rcv_wup).max(0) as u32;
+                if self.rcv_offset == 0 || unacked > self.snd_mss {
                     self.ack_now = true;
                 } else if self.delack_deadline.is_none() {
                     self.delack_deadline = Some(ctx.now + ctx.config.delayed_ack);

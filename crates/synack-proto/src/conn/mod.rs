@@ -60,6 +60,11 @@ pub(crate) struct Negotiated {
 pub(crate) struct Connection {
     pub tuple: FourTuple,
     pub state: State,
+    /// The deadline this connection has in the endpoint's timing wheel, if any.
+    pub scheduled: Option<Instant>,
+    /// A `Readable` / `Writable` event is queued and not drained yet.
+    pub readable_pending: bool,
+    pub writable_pending: bool,
     /// The application holds a handle (false once it closed, or before accept()).
     pub app_owned: bool,
     /// The application called close(): nothing more will be read.
@@ -211,6 +216,9 @@ impl Connection {
         Self {
             tuple,
             state: State::Closed,
+            scheduled: None,
+            readable_pending: false,
+            writable_pending: false,
             app_owned: false,
             orphan: false,
             listener: None,
@@ -292,6 +300,23 @@ impl Connection {
             snd_sml: iss,
             pmtu_mss: u32::MAX,
             nodelay: config.nodelay,
+        }
+    }
+
+    /// Reports that the connection became readable, unless a report is already waiting to be
+    /// drained: the event queue holds at most one `Readable` per connection.
+    pub fn notify_readable(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.readable_pending {
+            self.readable_pending = true;
+            ctx.event(Event::Readable(ctx.handle));
+        }
+    }
+
+    /// Reports that send-buffer space became free, at most one waiting `Writable` per connection.
+    pub fn notify_writable(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.writable_pending {
+            self.writable_pending = true;
+            ctx.event(Event::Writable(ctx.handle));
         }
     }
 
@@ -441,8 +466,8 @@ impl Connection {
                 handle: ctx.handle,
                 error,
             });
-            ctx.event(Event::Readable(ctx.handle));
-            ctx.event(Event::Writable(ctx.handle));
+            self.notify_readable(ctx);
+            self.notify_writable(ctx);
         }
     }
 

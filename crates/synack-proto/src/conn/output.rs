@@ -289,6 +289,7 @@ impl Connection {
             return;
         }
         let mut sent_any = false;
+        let mut sent_new = false;
         if self.can_send_data() {
             // Retransmissions first.
             while let Some(i) = self.next_lost() {
@@ -311,6 +312,7 @@ impl Connection {
                     self.snd_max = self.snd_max.max(self.snd_nxt);
                     self.record_sent(seq, seq + 1, true, ctx.now);
                     sent_any = true;
+                    sent_new = true;
                     break;
                 }
                 if unsent == 0 {
@@ -364,6 +366,7 @@ impl Connection {
                 self.snd_max = self.snd_max.max(self.snd_nxt);
                 self.record_sent(seq, self.snd_nxt, with_fin, ctx.now);
                 sent_any = true;
+                sent_new = true;
                 if with_fin {
                     break;
                 }
@@ -381,6 +384,11 @@ impl Connection {
             self.rtx_deadline = None;
             self.tlp_deadline = None;
             self.reorder_deadline = None;
+        }
+        // RFC 8985 §7.2: the probe timer restarts after new data is sent (Linux
+        // tcp_write_xmit -> tcp_schedule_loss_probe).
+        if sent_new && !self.rack.tlp_outstanding() {
+            self.tlp_deadline = None;
         }
         self.arm_tlp(ctx);
     }
@@ -550,7 +558,13 @@ impl Connection {
             let len = unsent.min(self.payload_limit() as usize).min(wnd_room);
             let payload = copy_out(&self.send_buf, off, len);
             let seq = self.snd_nxt;
-            self.send(ctx, TcpFlags::ACK | TcpFlags::PSH, seq, &payload);
+            // PSH only on the segment that empties the queue, as in `output`.
+            let flags = if len == unsent {
+                TcpFlags::ACK | TcpFlags::PSH
+            } else {
+                TcpFlags::ACK
+            };
+            self.send(ctx, flags, seq, &payload);
             self.snd_nxt = seq + len as u32;
             self.snd_max = self.snd_max.max(self.snd_nxt);
             self.record_sent(seq, self.snd_nxt, false, ctx.now);

@@ -828,9 +828,25 @@ impl Endpoint {
         self.tx.pop_front()
     }
 
-    /// The next event, if any.
+    /// The next event, if any. `Readable` and `Writable` are coalesced: at most one of each
+    /// waits per connection, so an application that drains events late (or never) costs no
+    /// memory per segment.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let ev = self.events.pop_front()?;
+        match ev {
+            Event::Readable(h) => {
+                if let Some(c) = self.conns.get_checked_mut(h.index, h.generation) {
+                    c.readable_pending = false;
+                }
+            }
+            Event::Writable(h) => {
+                if let Some(c) = self.conns.get_checked_mut(h.index, h.generation) {
+                    c.writable_pending = false;
+                }
+            }
+            _ => {}
+        }
+        Some(ev)
     }
 
     /// When [`Endpoint::handle_timeout`] must next be called.
@@ -846,6 +862,10 @@ impl Endpoint {
         for key in expired.drain(..) {
             match key {
                 TimerKey::Conn(i) => {
+                    // The wheel let go of this key as it expired.
+                    if let Some(c) = self.conns.get_mut(i) {
+                        c.scheduled = None;
+                    }
                     self.with_conn(now, i, |c, ctx| c.on_timeout(ctx));
                     self.after_conn(now, i);
                 }
@@ -956,10 +976,15 @@ impl Endpoint {
             handle: ConnHandle { index, generation },
         };
         f(conn, &mut ctx);
-        match conn.next_deadline() {
-            Some(d) => self.timers.schedule(TimerKey::Conn(index), d),
-            None => {
-                self.timers.cancel(TimerKey::Conn(index));
+        // Touch the wheel only when the deadline moved (most segments leave it alone).
+        let next = conn.next_deadline();
+        if next != conn.scheduled {
+            conn.scheduled = next;
+            match next {
+                Some(d) => self.timers.schedule(TimerKey::Conn(index), d),
+                None => {
+                    self.timers.cancel(TimerKey::Conn(index));
+                }
             }
         }
     }
@@ -993,27 +1018,35 @@ impl Endpoint {
                     handle: ConnHandle { index, generation },
                     error: None,
                 });
-                self.events
-                    .push_back(Event::Readable(ConnHandle { index, generation }));
+                if !c.readable_pending {
+                    c.readable_pending = true;
+                    self.events
+                        .push_back(Event::Readable(ConnHandle { index, generation }));
+                }
             }
             let tuple = tw.tuple;
             let deadline = tw.deadline;
             let (j, _) = self.time_wait.insert(tw);
             self.by_tuple.insert(tuple, Owner::TimeWait(j));
             self.timers.cancel(TimerKey::Conn(index));
+            if let Some(c) = self.conns.get_mut(index) {
+                c.scheduled = None;
+            }
             self.timers.schedule(TimerKey::TimeWait(j), deadline);
             self.counters.time_waits += 1;
         }
-        let Some(c) = self.conns.get(index) else {
+        let Some(c) = self.conns.get_mut(index) else {
             return;
         };
         if c.state == State::Closed {
+            c.scheduled = None;
             let tuple = c.tuple;
+            let free = !c.app_owned && c.listener.is_none();
             if self.by_tuple.get(&tuple) == Some(&Owner::Conn(index)) {
                 self.by_tuple.remove(&tuple);
             }
             self.timers.cancel(TimerKey::Conn(index));
-            if !c.app_owned && c.listener.is_none() {
+            if free {
                 self.conns.remove(index);
             }
         }
