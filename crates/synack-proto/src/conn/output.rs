@@ -3,7 +3,6 @@
 //! §5) with Karn's rule and exponential backoff; basic congestion control (RFC 5681 §3.1) and
 //! NewReno fast retransmit (RFC 6582). Zero windows are probed (RFC 9293 §3.8.6.1).
 
-use alloc::vec::Vec;
 
 use synack_wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
@@ -13,27 +12,39 @@ use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 
-/// `len` bytes of `buf` from `off`, copied in at most two bulk copies.
-fn copy_out(buf: &alloc::collections::VecDeque<u8>, off: usize, len: usize) -> Vec<u8> {
+/// The `len` bytes of `buf` from `off`, as the (at most) two slices of the ring they lie in.
+fn ring_parts(buf: &alloc::collections::VecDeque<u8>, off: usize, len: usize) -> [&[u8]; 2] {
     let (head, tail) = buf.as_slices();
-    let mut out = Vec::with_capacity(len);
     if off < head.len() {
         let end = (off + len).min(head.len());
-        out.extend_from_slice(&head[off..end]);
-        let rest = len - (end - off);
-        out.extend_from_slice(&tail[..rest.min(tail.len())]);
+        let rest = (len - (end - off)).min(tail.len());
+        [&head[off..end], &tail[..rest]]
     } else {
-        let t = off - head.len();
-        out.extend_from_slice(&tail[t.min(tail.len())..(t + len).min(tail.len())]);
+        let t = (off - head.len()).min(tail.len());
+        [&tail[t..(t + len).min(tail.len())], &[]]
     }
-    out
 }
 
 /// Builds one IP datagram carrying `tcp` for `conn`'s tuple and queues it.
 pub(crate) fn transmit(ctx: &mut Ctx<'_>, tuple: &crate::FourTuple, tcp: &TcpRepr<'_>) {
-    if let Ok(bytes) =
-        synack_wire::build_tcp(tuple.local.ip(), tuple.remote.ip(), ctx.config.ttl, tcp)
-    {
+    transmit_parts(ctx, tuple, tcp, [tcp.payload, &[]]);
+}
+
+/// [`transmit`] with the payload in two pieces (`tcp.payload` is ignored): the payload is copied
+/// once, from the send buffer straight into the datagram.
+fn transmit_parts(
+    ctx: &mut Ctx<'_>,
+    tuple: &crate::FourTuple,
+    tcp: &TcpRepr<'_>,
+    parts: [&[u8]; 2],
+) {
+    if let Ok(bytes) = synack_wire::build_tcp_gather(
+        tuple.local.ip(),
+        tuple.remote.ip(),
+        ctx.config.ttl,
+        tcp,
+        parts,
+    ) {
         if tcp.flags.rst() {
             ctx.counters.out_rsts += 1;
         }
@@ -140,6 +151,27 @@ impl Connection {
 
     /// Sends one segment built from the current state. Every segment but the first SYN carries ACK.
     fn send(&mut self, ctx: &mut Ctx<'_>, flags: TcpFlags, seq: SeqNum, payload: &[u8]) {
+        self.send_parts(ctx, flags, seq, [payload, &[]]);
+    }
+
+    /// Sends a segment carrying `len` bytes of the send buffer from offset `off`, copied straight
+    /// from the buffer into the datagram.
+    fn send_data(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        flags: TcpFlags,
+        seq: SeqNum,
+        off: usize,
+        len: usize,
+    ) {
+        // Lend the buffer out while the segment is built (moving a VecDeque is three words).
+        let buf = core::mem::take(&mut self.send_buf);
+        self.send_parts(ctx, flags, seq, ring_parts(&buf, off, len));
+        self.send_buf = buf;
+    }
+
+    /// [`Connection::send`] with the payload in two pieces.
+    fn send_parts(&mut self, ctx: &mut Ctx<'_>, flags: TcpFlags, seq: SeqNum, parts: [&[u8]; 2]) {
         let syn = flags.syn();
         let mut options = if syn {
             self.syn_options(ctx, flags.ack())
@@ -170,9 +202,9 @@ impl Connection {
             window,
             urgent: 0,
             options,
-            payload,
+            payload: &[],
         };
-        transmit(ctx, &self.tuple, &tcp);
+        transmit_parts(ctx, &self.tuple, &tcp, parts);
         if flags.ack() {
             self.ack_now = false;
             self.delack_deadline = None;
@@ -343,7 +375,6 @@ impl Connection {
                 if len < mss && !is_last && (len as u32) < self.max_snd_wnd / 2 && flight > 0 {
                     break;
                 }
-                let payload = copy_out(&self.send_buf, off, len);
                 let seq = self.snd_nxt;
                 let mut flags = TcpFlags::ACK;
                 if is_last {
@@ -354,7 +385,7 @@ impl Connection {
                 if with_fin {
                     flags |= TcpFlags::FIN;
                 }
-                self.send(ctx, flags, seq, &payload);
+                self.send_data(ctx, flags, seq, off, len);
                 if len < mss {
                     self.snd_sml = seq + len as u32;
                 }
@@ -556,7 +587,6 @@ impl Connection {
         let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
         if unsent > 0 && wnd_room > 0 {
             let len = unsent.min(self.payload_limit() as usize).min(wnd_room);
-            let payload = copy_out(&self.send_buf, off, len);
             let seq = self.snd_nxt;
             // PSH only on the segment that empties the queue, as in `output`.
             let flags = if len == unsent {
@@ -564,7 +594,7 @@ impl Connection {
             } else {
                 TcpFlags::ACK
             };
-            self.send(ctx, flags, seq, &payload);
+            self.send_data(ctx, flags, seq, off, len);
             self.snd_nxt = seq + len as u32;
             self.snd_max = self.snd_max.max(self.snd_nxt);
             self.record_sent(seq, self.snd_nxt, false, ctx.now);
@@ -657,18 +687,18 @@ impl Connection {
         let off = seg.start.diff(self.send_seq).max(0) as usize;
         let end = (off + data_len).min(self.send_buf.len());
         let start = off.min(end);
-        let payload = copy_out(&self.send_buf, start, end - start);
+        let data_len = end - start;
         let mut flags = TcpFlags::ACK;
         // PSH marks the last segment of what the application queued, and stays with it when it
         // is resent (Linux keeps an skb's flags; tso_fragment leaves PSH on the tail): a
         // retransmission carries it only when it reaches the end of the queued data.
-        if !payload.is_empty() && end == self.send_buf.len() {
+        if data_len > 0 && end == self.send_buf.len() {
             flags |= TcpFlags::PSH;
         }
         if seg.fin {
             flags |= TcpFlags::FIN;
         }
-        self.send(ctx, flags, seg.start, &payload);
+        self.send_data(ctx, flags, seg.start, start, data_len);
         ctx.counters.retrans_segs += 1;
         ctx.counters.out_segs -= 1;
         let now = ctx.now;

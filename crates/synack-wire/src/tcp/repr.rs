@@ -79,14 +79,29 @@ impl<'a> TcpRepr<'a> {
     /// [`buffer_len`](Self::buffer_len), `src` and `dst` of different families, or an IPv4
     /// segment longer than 65,535 bytes.
     pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr) -> usize {
-        let len = self.buffer_len();
+        self.emit_gather(buf, src, dst, [self.payload, &[]])
+    }
+
+    /// Like [`TcpRepr::emit`], with the payload given as two pieces written one after the other
+    /// (for example the two halves of a ring buffer) instead of `self.payload`, which is ignored:
+    /// the segment is written and checksummed without gathering the payload first.
+    /// `buf` must hold `self.header_len()` plus both pieces; otherwise nothing is written and 0 is
+    /// returned.
+    pub fn emit_gather(
+        &self,
+        buf: &mut [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        parts: [&[u8]; 2],
+    ) -> usize {
+        let header_len = self.header_len();
+        let len = header_len + parts[0].len() + parts[1].len();
         let Ok(mut sum) = checksum::pseudo_header(src, dst, IPPROTO_TCP, len) else {
             return 0;
         };
         let Some(buf) = buf.get_mut(..len) else {
             return 0;
         };
-        let header_len = self.header_len();
         let (header, payload) = buf.split_at_mut(header_len);
         {
             let mut packet = TcpPacket::new_unchecked(&mut *header);
@@ -101,7 +116,9 @@ impl<'a> TcpRepr<'a> {
             packet.set_urgent(self.urgent);
         }
         self.options.emit(&mut header[TCP_HEADER_LEN..]);
-        payload.copy_from_slice(self.payload);
+        let (first, second) = payload.split_at_mut(parts[0].len());
+        first.copy_from_slice(parts[0]);
+        second.copy_from_slice(parts[1]);
         let value = sum.add_bytes(buf).finish();
         TcpPacket::new_unchecked(buf).set_checksum(value);
         len
