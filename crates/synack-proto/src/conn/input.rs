@@ -213,13 +213,6 @@ impl Connection {
             ctx.counters.dropped_segs += 1;
             return;
         }
-        if let Some(ts) = seg.options.timestamps {
-            // RFC 7323 §4.3: remember the peer's clock when the segment covers RCV.NXT (the
-            // last ACK we sent) and the clock did not go back.
-            if seq <= self.rcv_nxt && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
-                self.ts_recent = ts.tsval;
-            }
-        }
         let ack = SeqNum(seg.ack);
         if self.state == State::SynReceived {
             if self.snd_una < ack && ack <= self.snd_max {
@@ -256,6 +249,15 @@ impl Connection {
             ctx.counters.dropped_segs += 1;
             self.ack_now = true;
             return;
+        }
+        if let Some(ts) = seg.options.timestamps {
+            // RFC 7323 §4.3: remember the peer's clock when the segment covers RCV.NXT (the
+            // last ACK we sent) and the clock did not go back — only from a segment whose ACK
+            // is acceptable: a discarded one (RFC 5961 §5.2) changes nothing (Linux updates
+            // ts_recent in tcp_ack, after the same check).
+            if seq <= self.rcv_nxt && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                self.ts_recent = ts.tsval;
+            }
         }
         self.process_ack(ctx, seg, seq, ack);
         if self.state == State::Closed {

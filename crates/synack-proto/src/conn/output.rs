@@ -3,7 +3,6 @@
 //! §5) with Karn's rule and exponential backoff; basic congestion control (RFC 5681 §3.1) and
 //! NewReno fast retransmit (RFC 6582). Zero windows are probed (RFC 9293 §3.8.6.1).
 
-
 use synack_wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 use super::{Connection, Ctx};
