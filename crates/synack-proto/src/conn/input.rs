@@ -245,9 +245,10 @@ impl Connection {
             }
         }
         if ack > self.snd_max {
-            // Acknowledges something not yet sent: ACK and drop (RFC 9293 §3.10.7.4).
+            // Acknowledges something not yet sent. RFC 9293 §3.10.7.4 says to answer with an
+            // ACK; Linux discards it silently (tcp_ack: SKB_DROP_REASON_TCP_ACK_UNSENT_DATA),
+            // which also denies a blind attacker an answer. synack does as Linux.
             ctx.counters.dropped_segs += 1;
-            self.ack_now = true;
             return;
         }
         if let Some(ts) = seg.options.timestamps {
