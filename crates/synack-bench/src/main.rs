@@ -16,6 +16,7 @@ mod pair;
 mod smol_pair;
 mod synack_pair;
 mod throughput;
+mod tun;
 mod vlink;
 
 use std::fmt::Write as _;
@@ -43,6 +44,8 @@ enum Command {
     Throughput(ThroughputArgs),
     /// Goodput of one transfer over the same simulated lossy link for both stacks (virtual time).
     Lossy(LossyArgs),
+    /// Bulk throughput against Linux over TUN interfaces (synack, smoltcp) and a veth pair.
+    Tun(tun::TunArgs),
 }
 
 /// Arguments of `throughput`.
@@ -135,6 +138,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Throughput(args) => throughput_cmd(args),
         Command::Lossy(args) => lossy_cmd(args),
+        Command::Tun(args) => tun::run(args),
     };
     match result {
         Ok(text) => {
