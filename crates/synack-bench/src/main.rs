@@ -13,6 +13,7 @@
 
 mod memcpy;
 mod pair;
+mod report;
 mod smol_pair;
 mod synack_pair;
 mod throughput;
@@ -24,6 +25,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use report::{fmt_bytes, json_f64, json_list, json_str, json_str_list, parse_bytes};
 
 use pair::StackParams;
 use smol_pair::{SmolPair, SMOLTCP_VERSION};
@@ -154,31 +156,6 @@ fn main() -> ExitCode {
 }
 
 // ----- argument parsing --------------------------------------------------------------------------
-
-/// Parses a byte count: `65536`, `64k`, `8M`, `1G` (powers of 1024).
-fn parse_bytes(flag: &str, text: &str) -> Result<u64, String> {
-    let bad = || format!("{flag} must be a byte count such as 65536, 64k, 8M or 1G (got {text})");
-    let t = text.trim();
-    let end = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(end);
-    let shift = match unit {
-        "" | "B" => 0,
-        "k" | "K" | "KiB" | "KB" | "kB" => 10,
-        "m" | "M" | "MiB" | "MB" => 20,
-        "g" | "G" | "GiB" | "GB" => 30,
-        _ => return Err(bad()),
-    };
-    let v: f64 = num.parse().map_err(|_| bad())?;
-    let bytes = (v * (1u64 << shift) as f64).round();
-    if !bytes.is_finite() || bytes < 1.0 || bytes > (1u64 << 40) as f64 {
-        return Err(format!(
-            "{flag} must be between 1 and 1T bytes (got {text})"
-        ));
-    }
-    Ok(bytes as u64)
-}
 
 /// Parses a probability: `0.05` or `5%`.
 fn parse_probability(flag: &str, text: &str) -> Result<f64, String> {
@@ -710,55 +687,6 @@ fn lossy_cmd(args: &LossyArgs) -> Result<String, String> {
 }
 
 // ----- output ------------------------------------------------------------------------------------
-
-fn fmt_bytes(n: u64) -> String {
-    for (size, unit) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-        if n >= size {
-            return format!("{} {unit}", json_f64(n as f64 / size as f64));
-        }
-    }
-    format!("{n} B")
-}
-
-fn json_f64(v: f64) -> String {
-    if v.is_finite() {
-        let s = format!("{v:.4}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        if s.is_empty() || s == "-" || s == "-0" {
-            "0".into()
-        } else {
-            s.into()
-        }
-    } else {
-        "null".into()
-    }
-}
-
-fn json_list(v: &[f64]) -> String {
-    let items: Vec<String> = v.iter().map(|x| json_f64(*x)).collect();
-    format!("[{}]", items.join(","))
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_str_list(v: &[String]) -> String {
-    let items: Vec<String> = v.iter().map(|s| json_str(s)).collect();
-    format!("[{}]", items.join(","))
-}
 
 fn json_object(fields: &[(&str, String)]) -> String {
     let body: Vec<String> = fields

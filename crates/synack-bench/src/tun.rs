@@ -47,6 +47,8 @@ use std::time::{Duration, Instant};
 use synack::device::Tun;
 use synack::Driver;
 
+use crate::report::{fmt_bytes, json_f64, json_list, json_str, json_str_list};
+
 /// Arguments of `tun`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TunArgs {
@@ -94,25 +96,7 @@ const SYNACK_IP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
 
 /// Parses a byte count: `65536`, `64k`, `8M`, `1G` (powers of 1024).
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let bad = || format!("expected a byte count such as 65536, 64k, 8M or 1G (got {text})");
-    let t = text.trim();
-    let end = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(end);
-    let shift = match unit.trim() {
-        "" | "B" => 0,
-        "k" | "K" | "KiB" | "KB" | "kB" => 10,
-        "m" | "M" | "MiB" | "MB" => 20,
-        "g" | "G" | "GiB" | "GB" => 30,
-        _ => return Err(bad()),
-    };
-    let v: f64 = num.parse().map_err(|_| bad())?;
-    let bytes = (v * (1u64 << shift) as f64).round();
-    if !bytes.is_finite() || bytes < 1.0 || bytes > (1u64 << 40) as f64 {
-        return Err(format!("must be between 1 and 1T bytes (got {text})"));
-    }
-    Ok(bytes as u64)
+    crate::report::parse_bytes("--bytes", text)
 }
 
 /// Runs the benchmark and returns the report (a table, or one JSON line).
@@ -1094,55 +1078,6 @@ fn json_opt(v: Option<u64>) -> String {
 fn fmt_runs(v: &[f64]) -> String {
     let items: Vec<String> = v.iter().map(|g| fmt_g(*g)).collect();
     items.join(" ")
-}
-
-fn fmt_bytes(n: u64) -> String {
-    for (size, unit) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-        if n >= size {
-            return format!("{} {unit}", json_f64(n as f64 / size as f64));
-        }
-    }
-    format!("{n} B")
-}
-
-fn json_f64(v: f64) -> String {
-    if v.is_finite() {
-        let s = format!("{v:.4}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        if s.is_empty() || s == "-" || s == "-0" {
-            "0".into()
-        } else {
-            s.into()
-        }
-    } else {
-        "null".into()
-    }
-}
-
-fn json_list(v: &[f64]) -> String {
-    let items: Vec<String> = v.iter().map(|x| json_f64(*x)).collect();
-    format!("[{}]", items.join(","))
-}
-
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_str_list(v: &[String]) -> String {
-    let items: Vec<String> = v.iter().map(|s| json_str(s)).collect();
-    format!("[{}]", items.join(","))
 }
 
 #[cfg(test)]
