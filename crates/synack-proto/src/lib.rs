@@ -7,9 +7,12 @@
 //!
 //! RFCs implemented (each module names its sections): RFC 9293 (TCP, all eleven states of
 //! §3.3.2 and the event processing of §3.10), RFC 6298 (retransmission timer), RFC 6528 (ISNs),
-//! RFC 6056 (ephemeral ports), RFC 7323 (window scale, timestamps), RFC 2018 (SACK blocks sent),
-//! RFC 5961 (RST and SYN hardening), RFC 5681 / RFC 6582 (congestion control, basic form),
-//! RFC 1122 §4.2.2.13 (half-close).
+//! RFC 6056 (ephemeral ports), RFC 7323 (window scale, timestamps, PAWS), RFC 2018 and RFC 2883
+//! (SACK and D-SACK, sent and used), RFC 8985 (RACK-TLP loss detection), RFC 6675 (`pipe`),
+//! RFC 5681, RFC 6582 and RFC 3042 (NewReno, limited transmit), RFC 9438 and RFC 9406 (CUBIC,
+//! HyStart++), RFC 3522 (Eifel undo), RFC 5961 (RST and SYN hardening), RFC 5482 (user
+//! timeout), RFC 1122 §4.2.2.13 and §4.2.3.6 (half-close, keepalive), RFC 1191, RFC 8201 and
+//! RFC 5927 (path MTU and ICMP errors).
 //!
 //! ```
 //! use synack_proto::{Config, Endpoint, Instant};
@@ -42,7 +45,6 @@ pub mod rack;
 pub mod reassembly;
 pub mod rng;
 pub mod rtt;
-pub mod sack_scoreboard;
 pub mod seq;
 mod slab;
 pub mod state;

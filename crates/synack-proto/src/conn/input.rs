@@ -31,7 +31,7 @@ impl Connection {
     fn on_segment_syn_sent(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
         let flags = seg.flags;
         let ack = SeqNum(seg.ack);
-        if flags.ack() && (ack <= self.iss || ack > self.snd_max) {
+        if flags.ack() && (ack <= self.iss || ack > self.snd_nxt) {
             // Not an acknowledgment of our SYN: an old duplicate (RFC 9293 §3.5, figure 8).
             if !flags.rst() {
                 let rst = TcpRepr {
@@ -215,7 +215,7 @@ impl Connection {
         }
         let ack = SeqNum(seg.ack);
         if self.state == State::SynReceived {
-            if self.snd_una < ack && ack <= self.snd_max {
+            if self.snd_una < ack && ack <= self.snd_nxt {
                 self.syn_acked = true;
                 self.snd_una = self.iss + 1;
                 self.established_rtt(ctx);
@@ -244,7 +244,7 @@ impl Connection {
                 return;
             }
         }
-        if ack > self.snd_max {
+        if ack > self.snd_nxt {
             // Acknowledges something not yet sent. RFC 9293 §3.10.7.4 says to answer with an
             // ACK; Linux discards it silently (tcp_ack: SKB_DROP_REASON_TCP_ACK_UNSENT_DATA),
             // which also denies a blind attacker an answer. synack does as Linux.

@@ -2,7 +2,8 @@
 //! (RFC 9293 §3.3.2, §3.10).
 //!
 //! `input.rs` processes arriving segments (RFC 9293 §3.10.7), `output.rs` decides what to send
-//! (RFC 9293 §3.8, RFC 6298 retransmission, RFC 5681 congestion control in its basic form). The
+//! (RFC 9293 §3.8, RFC 6298 retransmission), `recovery.rs` keeps the retransmission queue and
+//! finds losses (RFC 2018, RFC 6675, RFC 8985); the congestion window comes from [`crate::cc`]. The
 //! connection never performs I/O: it writes packets into the endpoint's transmit queue and reports
 //! events, and it tells the endpoint its next deadline.
 
@@ -79,8 +80,6 @@ pub(crate) struct Connection {
     pub iss: SeqNum,
     pub snd_una: SeqNum,
     pub snd_nxt: SeqNum,
-    /// One past the highest sequence number ever sent.
-    pub snd_max: SeqNum,
     pub snd_wnd: u32,
     pub max_snd_wnd: u32,
     pub snd_wl1: SeqNum,
@@ -227,7 +226,6 @@ impl Connection {
             iss,
             snd_una: iss,
             snd_nxt: iss,
-            snd_max: iss,
             snd_wnd: 0,
             max_snd_wnd: 0,
             snd_wl1: SeqNum(0),

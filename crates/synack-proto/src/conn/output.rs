@@ -1,7 +1,8 @@
-//! What a connection sends: SYN and SYN+ACK with their options, data within the send window
-//! (RFC 9293 §3.8.6), FIN, pure ACKs and window updates, and retransmissions on timeout (RFC 6298
-//! §5) with Karn's rule and exponential backoff; basic congestion control (RFC 5681 §3.1) and
-//! NewReno fast retransmit (RFC 6582). Zero windows are probed (RFC 9293 §3.8.6.1).
+//! What a connection sends: SYN and SYN+ACK with their options, data within the peer's window
+//! and the congestion window (RFC 9293 §3.8.6, RFC 6675 `pipe`), FIN, pure ACKs and window
+//! updates; retransmissions of segments judged lost, on timeout (RFC 6298 §5, Karn's rule and
+//! exponential backoff) and as tail loss probes (RFC 8985 §7); zero-window probes (RFC 9293
+//! §3.8.6.1) and keepalive probes (RFC 1122 §4.2.3.6).
 
 use synack_wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
@@ -245,14 +246,12 @@ impl Connection {
     pub(crate) fn send_syn(&mut self, ctx: &mut Ctx<'_>) {
         self.send(ctx, TcpFlags::SYN, self.iss, &[]);
         self.snd_nxt = self.iss + 1;
-        self.snd_max = self.snd_max.max(self.snd_nxt);
     }
 
     /// Sends SYN+ACK (simultaneous open).
     pub(crate) fn send_synack(&mut self, ctx: &mut Ctx<'_>) {
         self.send(ctx, TcpFlags::SYN | TcpFlags::ACK, self.iss, &[]);
         self.snd_nxt = self.iss + 1;
-        self.snd_max = self.snd_max.max(self.snd_nxt);
     }
 
     /// The sequence number for a segment without data: the highest we have sent, unless the
@@ -260,8 +259,8 @@ impl Connection {
     /// `snd_nxt`, an ACK must not carry a number the peer has already passed, or it is rejected.
     fn acceptable_seq(&self) -> SeqNum {
         let wnd_end = self.snd_una + self.snd_wnd;
-        if self.snd_max <= wnd_end {
-            self.snd_max
+        if self.snd_nxt <= wnd_end {
+            self.snd_nxt
         } else {
             wnd_end
         }
@@ -340,7 +339,6 @@ impl Connection {
                     self.send(ctx, TcpFlags::FIN | TcpFlags::ACK, seq, &[]);
                     self.fin_seq = Some(seq);
                     self.snd_nxt = seq + 1;
-                    self.snd_max = self.snd_max.max(self.snd_nxt);
                     self.record_sent(seq, seq + 1, true, ctx.now);
                     sent_any = true;
                     sent_new = true;
@@ -393,7 +391,6 @@ impl Connection {
                     self.fin_seq = Some(self.snd_nxt);
                     self.snd_nxt += 1;
                 }
-                self.snd_max = self.snd_max.max(self.snd_nxt);
                 self.record_sent(seq, self.snd_nxt, with_fin, ctx.now);
                 sent_any = true;
                 sent_new = true;
@@ -595,7 +592,6 @@ impl Connection {
             };
             self.send_data(ctx, flags, seq, off, len);
             self.snd_nxt = seq + len as u32;
-            self.snd_max = self.snd_max.max(self.snd_nxt);
             self.record_sent(seq, self.snd_nxt, false, ctx.now);
             self.rack.on_tlp_sent(self.snd_nxt, false);
         } else if let Some(last) = self.rtx.segs.len().checked_sub(1) {

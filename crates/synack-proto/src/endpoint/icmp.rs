@@ -187,7 +187,7 @@ impl Endpoint {
                     } else {
                         c.snd_una
                     };
-                    seq >= una && seq <= c.snd_max
+                    seq >= una && seq <= c.snd_nxt
                 });
                 if !plausible {
                     return ignored(self);

@@ -1453,7 +1453,6 @@ impl Endpoint {
         conn.rcv_ssthresh = u32::from(h.window);
         conn.snd_una = h.iss + 1;
         conn.snd_nxt = h.iss + 1;
-        conn.snd_max = h.iss + 1;
         conn.send_seq = h.iss + 1;
         conn.syn_acked = true;
         conn.ts_recent = h.ts_recent;
