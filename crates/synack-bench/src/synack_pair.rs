@@ -101,6 +101,9 @@ impl Pair for SynackPair {
         {
             self.rejected += 1;
         }
+        // The spent buffer goes back to the host that built it (as smoltcp's pair shares one
+        // pool between its two devices), so neither side allocates per datagram.
+        self.hosts[1 - host].recycle(packet.buf);
     }
 
     fn poll(&mut self, host: usize, now: u64, out: &mut Vec<Packet>) {

@@ -53,6 +53,7 @@ pub mod time;
 mod time_wait;
 pub mod timer_wheel;
 pub mod tuple;
+mod txq;
 
 pub use config::Config;
 pub use counters::Counters;

@@ -343,3 +343,91 @@ fn paws_drops_a_segment_with_an_old_timestamp() {
     assert_eq!(p.b.recv_available(s).unwrap(), 0, "nothing delivered");
     assert!(p.b.poll_transmit().is_some(), "answered with an ACK");
 }
+
+/// The TCP segments among `datagrams`, parsed: (sequence number, ack number, payload length).
+fn segments(datagrams: &[Vec<u8>]) -> Vec<(u32, u32, usize)> {
+    datagrams
+        .iter()
+        .map(|d| {
+            let ip = synack_wire::parse_ip(d).unwrap();
+            let tcp =
+                synack_wire::TcpRepr::parse(ip.payload, ip.ip.src(), ip.ip.dst(), true).unwrap();
+            (tcp.seq, tcp.ack, tcp.payload.len())
+        })
+        .collect()
+}
+
+fn drain(e: &mut synack_proto::Endpoint) -> Vec<Vec<u8>> {
+    std::iter::from_fn(|| e.poll_transmit()).collect()
+}
+
+#[test]
+fn segments_handed_over_together_are_acknowledged_together() {
+    let (mut p, c, s) = established_pair();
+    p.collect();
+    p.in_flight.clear();
+    let mut buf = vec![0u8; 1 << 20];
+    // Leave quick-ACK mode first: a bulk transfer, every datagram delivered on its own.
+    let mut acks_one_by_one = 0;
+    let mut data_one_by_one = 0;
+    for round in 0..40 {
+        let _ = p.a.send(p.now, c, &[round as u8; 16 * 1024]);
+        for d in drain(&mut p.a) {
+            data_one_by_one += 1;
+            p.b.handle_packet(p.now, &d).unwrap();
+            let answers = drain(&mut p.b);
+            if round >= 20 {
+                acks_one_by_one += answers.len();
+            } else if round == 19 {
+                acks_one_by_one = 0;
+                data_one_by_one = 0;
+            }
+            for a in answers {
+                p.a.handle_packet(p.now, &a).unwrap();
+            }
+        }
+        while p.b.recv(p.now, s, &mut buf).unwrap_or(0) > 0 {}
+        p.now += Duration::from_millis(1);
+    }
+    // Polled after each datagram: an ACK at least every second full-sized segment.
+    assert!(
+        2 * acks_one_by_one >= data_one_by_one,
+        "{acks_one_by_one} ACKs for {data_one_by_one} segments"
+    );
+    // Now a burst delivered before the server polls: one ACK covering all of it.
+    p.a.send(p.now, c, &[7u8; 16 * 1024]).unwrap();
+    let burst = drain(&mut p.a);
+    let sent = segments(&burst);
+    assert!(sent.len() >= 8, "{sent:?}");
+    for d in &burst {
+        p.b.handle_packet(p.now, d).unwrap();
+    }
+    let raw = drain(&mut p.b);
+    let answers = segments(&raw);
+    let (seq, _, len) = sent[sent.len() - 1];
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    assert_eq!(
+        answers[0].1,
+        seq.wrapping_add(len as u32),
+        "the ACK covers the burst"
+    );
+    for a in raw {
+        p.a.handle_packet(p.now, &a).unwrap();
+    }
+    while p.b.recv(p.now, s, &mut buf).unwrap_or(0) > 0 {}
+    for a in drain(&mut p.b) {
+        p.a.handle_packet(p.now, &a).unwrap();
+    }
+
+    // Out-of-order data is answered at once, one duplicate ACK per segment, batch or not.
+    p.a.send(p.now, c, &[8u8; 8 * 1024]).unwrap();
+    let burst = drain(&mut p.a);
+    assert!(burst.len() >= 4);
+    for d in &burst[1..] {
+        p.b.handle_packet(p.now, d).unwrap();
+    }
+    let dupacks = segments(&drain(&mut p.b));
+    assert_eq!(dupacks.len(), burst.len() - 1, "{dupacks:?}");
+    let hole = segments(&burst[..1])[0].0;
+    assert!(dupacks.iter().all(|a| a.1 == hole), "{dupacks:?}");
+}

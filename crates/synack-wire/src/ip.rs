@@ -354,6 +354,35 @@ pub fn build_tcp_gather(
     Ok(buf)
 }
 
+/// Like [`build_tcp_gather`], into `buf` (cleared first) instead of a new vector: a driver that
+/// hands its spent buffers back lets the stack build datagrams without allocating. The payload
+/// is appended once, then the headers are written in front of it; no byte is written twice.
+///
+/// # Errors
+/// As [`build_tcp`]; `buf` is left empty.
+pub fn build_tcp_gather_into(
+    buf: &mut Vec<u8>,
+    src: IpAddr,
+    dst: IpAddr,
+    hop_limit: u8,
+    tcp: &TcpRepr<'_>,
+    parts: [&[u8]; 2],
+) -> Result<(), Error> {
+    buf.clear();
+    let len = tcp.header_len() + parts[0].len() + parts[1].len();
+    let ip = IpRepr::new(src, dst, IPPROTO_TCP, len, hop_limit)?;
+    buf.resize(ip.header_len() + tcp.header_len(), 0);
+    buf.extend_from_slice(parts[0]);
+    buf.extend_from_slice(parts[1]);
+    let result = emit_with(buf, &ip, |segment| {
+        tcp.emit_around_payload(segment, src, dst)
+    });
+    if result.is_err() {
+        buf.clear();
+    }
+    result.map(|_| ())
+}
+
 /// Builds a whole ICMPv4 datagram.  As Linux does for ICMP, DF is clear.
 ///
 /// # Errors
@@ -427,6 +456,12 @@ mod tests {
         let a = build_tcp(src, dst, 64, &whole).unwrap();
         let b = build_tcp_gather(src, dst, 64, &header_only, [b"hello, ", b"world"]).unwrap();
         assert_eq!(a, b);
+        let mut c = vec![0xaa; 3000];
+        build_tcp_gather_into(&mut c, src, dst, 64, &header_only, [b"hello, ", b"world"]).unwrap();
+        assert_eq!(a, c);
+        let mut d = Vec::new();
+        build_tcp_gather_into(&mut d, src, dst, 64, &header_only, [b"", b"hello, world"]).unwrap();
+        assert_eq!(a, d);
     }
 
     #[test]

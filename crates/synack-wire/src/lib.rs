@@ -53,8 +53,8 @@ pub use error::Error;
 pub use icmpv4::{Icmpv4Packet, Icmpv4Repr};
 pub use icmpv6::{Icmpv6Packet, Icmpv6Repr};
 pub use ip::{
-    build_icmpv4, build_icmpv6, build_tcp, build_tcp_gather, emit_tcp, parse_ip, parse_ip_quoted,
-    IpPacket, IpRepr, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
+    build_icmpv4, build_icmpv6, build_tcp, build_tcp_gather, build_tcp_gather_into, emit_tcp,
+    parse_ip, parse_ip_quoted, IpPacket, IpRepr, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
 };
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};

@@ -14,6 +14,13 @@ use crate::time::Instant;
 impl Connection {
     /// Handles one segment addressed to this connection.
     pub(crate) fn on_segment(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
+        self.on_segment_input(ctx, seg);
+        self.output(ctx);
+    }
+
+    /// [`Connection::on_segment`] without the output that follows: the endpoint runs it later
+    /// when [`Connection::output_may_wait`] allows.
+    pub(crate) fn on_segment_input(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
         self.last_rcv = ctx.now;
         self.keepalive_out = 0;
         match self.state {
@@ -24,7 +31,19 @@ impl Connection {
         if self.keepalive.is_some() {
             self.arm_keepalive();
         }
-        self.output(ctx);
+    }
+
+    /// True when what a segment made this connection owe may be sent after the other datagrams
+    /// handed over with it are processed: nothing asks for an immediate ACK (out-of-order data,
+    /// a filled hole, a duplicate, a FIN, a window probe all do, as each must be seen by the
+    /// peer on its own), and the state is one the endpoint leaves alone. In-order data and
+    /// pure ACKs qualify; this is where Linux's GRO batching would merge segments too.
+    pub(crate) fn output_may_wait(&self) -> bool {
+        !self.ack_now
+            && matches!(
+                self.state,
+                State::Established | State::CloseWait | State::FinWait1 | State::FinWait2
+            )
     }
 
     /// RFC 9293 §3.10.7.3.
@@ -593,7 +612,7 @@ impl Connection {
             if !self.pingpong && self.quickacks > 0 {
                 self.quickacks -= 1;
             }
-            self.ack_now = true;
+            self.ack_due = true;
         } else if self.delack_deadline.is_none() {
             self.delack_deadline = Some(ctx.now + ctx.config.delayed_ack);
         }

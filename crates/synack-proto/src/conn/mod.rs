@@ -30,7 +30,7 @@ use crate::tuple::FourTuple;
 pub(crate) struct Ctx<'a> {
     pub now: Instant,
     pub config: &'a Config,
-    pub tx: &'a mut VecDeque<alloc::vec::Vec<u8>>,
+    pub tx: &'a mut crate::txq::TxQueue,
     pub events: &'a mut VecDeque<Event>,
     pub counters: &'a mut Counters,
     pub handle: ConnHandle,
@@ -149,6 +149,12 @@ pub(crate) struct Connection {
 
     // Acknowledgment policy.
     pub ack_now: bool,
+    /// An ACK is owed for in-order data (every second full-sized segment, or a quick ACK), but
+    /// may cover the other segments that arrived with it: the endpoint sends it once the
+    /// datagrams handed over together have been processed, as Linux acknowledges a GRO batch.
+    pub ack_due: bool,
+    /// The connection waits in the endpoint's list of deferred output.
+    pub output_pending: bool,
     pub delack_deadline: Option<Instant>,
     /// Full-sized segments received since we last sent an ACK.
     pub unacked_segs: u32,
@@ -269,6 +275,8 @@ impl Connection {
             persist_backoff: 0,
             persist_since: None,
             ack_now: false,
+            ack_due: false,
+            output_pending: false,
             delack_deadline: None,
             unacked_segs: 0,
             quickacks: 16,

@@ -38,18 +38,24 @@ fn transmit_parts(
     tcp: &TcpRepr<'_>,
     parts: [&[u8]; 2],
 ) {
-    if let Ok(bytes) = synack_wire::build_tcp_gather(
+    let mut buf = ctx.tx.buffer();
+    if synack_wire::build_tcp_gather_into(
+        &mut buf,
         tuple.local.ip(),
         tuple.remote.ip(),
         ctx.config.ttl,
         tcp,
         parts,
-    ) {
+    )
+    .is_ok()
+    {
         if tcp.flags.rst() {
             ctx.counters.out_rsts += 1;
         }
         ctx.counters.out_segs += 1;
-        ctx.tx.push_back(bytes);
+        ctx.tx.push(buf);
+    } else {
+        ctx.tx.recycle(buf);
     }
 }
 
@@ -207,6 +213,7 @@ impl Connection {
         transmit_parts(ctx, &self.tuple, &tcp, parts);
         if flags.ack() {
             self.ack_now = false;
+            self.ack_due = false;
             self.delack_deadline = None;
             self.unacked_segs = 0;
         }
@@ -400,7 +407,7 @@ impl Connection {
             }
             self.update_persist(ctx.now);
         }
-        if self.ack_now && !sent_any {
+        if (self.ack_now || self.ack_due) && !sent_any {
             self.send_ack(ctx);
         }
         let synchronizing = matches!(self.state, State::SynSent | State::SynReceived);

@@ -73,7 +73,7 @@ impl Endpoint {
                         if let Ok(bytes) = synack_wire::build_icmpv4(d, s, self.config.ttl, &reply)
                         {
                             self.counters.icmp_out_echo_reps += 1;
-                            self.tx.push_back(bytes);
+                            self.tx.push(bytes);
                         }
                         Ok(())
                     }
@@ -120,7 +120,7 @@ impl Endpoint {
                         if let Ok(bytes) = synack_wire::build_icmpv6(d, s, self.config.ttl, &reply)
                         {
                             self.counters.icmp_out_echo_reps += 1;
-                            self.tx.push_back(bytes);
+                            self.tx.push(bytes);
                         }
                         Ok(())
                     }

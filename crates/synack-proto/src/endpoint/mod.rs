@@ -32,6 +32,7 @@ use crate::time::{Duration, Instant};
 use crate::time_wait::{TimeWait, TwAction};
 use crate::timer_wheel::TimerWheel;
 use crate::tuple::FourTuple;
+use crate::txq::TxQueue;
 
 mod icmp;
 
@@ -244,10 +245,18 @@ pub struct Endpoint {
     isn: IsnGenerator,
     ports: PortAllocator,
     cookies: SynCookies,
-    tx: VecDeque<Vec<u8>>,
+    tx: TxQueue,
     events: VecDeque<Event>,
     counters: Counters,
     expired: Vec<TimerKey>,
+    /// Connections whose output waits until the datagrams handed over together are processed
+    /// (see [`Endpoint::handle_packet`]), with the slab generation they had.
+    deferred: Vec<(u32, u32)>,
+    /// The latest time a datagram arrived: the time deferred output runs at.
+    deferred_now: Instant,
+    /// The 4-tuple looked up last and its owner: consecutive segments of one flow skip the
+    /// hash. Cleared whenever the tuple map changes.
+    last_lookup: Option<(FourTuple, Owner)>,
 }
 
 /// The MSS we announce on `tuple`: the configured IPv4 figure, 20 bytes less over IPv6.
@@ -295,10 +304,13 @@ impl Endpoint {
             isn: IsnGenerator::new(isn_key),
             ports,
             cookies: SynCookies::new(cookie_key),
-            tx: VecDeque::new(),
+            tx: TxQueue::default(),
             events: VecDeque::new(),
             counters: Counters::default(),
             expired: Vec::new(),
+            deferred: Vec::new(),
+            deferred_now: Instant::ZERO,
+            last_lookup: None,
         }
     }
 
@@ -388,6 +400,7 @@ impl Endpoint {
 
     /// Takes the oldest connection of the accept queue, or [`Error::WouldBlock`].
     pub fn accept(&mut self, l: ListenerHandle) -> Result<ConnHandle, Error> {
+        self.flush_deferred();
         let listener = self
             .listeners
             .get_checked_mut(l.index, l.generation)
@@ -405,6 +418,7 @@ impl Endpoint {
     /// Closes a listener: queued connections that were never accepted are reset, half-open
     /// entries dropped.
     pub fn close_listener(&mut self, now: Instant, l: ListenerHandle) -> Result<(), Error> {
+        self.flush_deferred();
         let listener = self
             .listeners
             .get_checked(l.index, l.generation)
@@ -436,6 +450,7 @@ impl Endpoint {
         remote: SocketAddr,
         local: Option<SocketAddr>,
     ) -> Result<ConnHandle, Error> {
+        self.flush_deferred();
         if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_multicast() {
             return Err(Error::InvalidInput);
         }
@@ -489,6 +504,7 @@ impl Endpoint {
         conn.app_owned = true;
         conn.syn_sent_at = now;
         let (index, generation) = self.conns.insert(conn);
+        self.last_lookup = None;
         self.by_tuple.insert(tuple, Owner::Conn(index));
         self.counters.active_opens += 1;
         let handle = ConnHandle { index, generation };
@@ -577,6 +593,7 @@ impl Endpoint {
     /// [`Error::WouldBlock`] when none did. Data written before the handshake completes is sent
     /// once it does.
     pub fn send(&mut self, now: Instant, h: ConnHandle, data: &[u8]) -> Result<usize, Error> {
+        self.flush_deferred();
         let c = self.conn_mut(h)?;
         if let Some(e) = c.error {
             c.error_reported = true;
@@ -610,6 +627,7 @@ impl Endpoint {
     /// Reads received data. `Ok(0)` means end of stream (the peer's FIN); [`Error::WouldBlock`]
     /// means nothing yet; a reset or timeout is reported once as its error, then as end of stream.
     pub fn recv(&mut self, now: Instant, h: ConnHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        self.flush_deferred();
         let max_recv = self.config.max_recv_buffer.max(self.config.recv_buffer);
         let c = self.conn_mut(h)?;
         if !c.recv_buf.is_empty() && !buf.is_empty() {
@@ -658,6 +676,7 @@ impl Endpoint {
 
     /// Turns Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4; `TCP_NODELAY`).
     pub fn set_nodelay(&mut self, now: Instant, h: ConnHandle, nodelay: bool) -> Result<(), Error> {
+        self.flush_deferred();
         self.conn_mut(h)?.nodelay = nodelay;
         self.with_conn(now, h.index, |c, ctx| c.output(ctx));
         Ok(())
@@ -672,6 +691,7 @@ impl Endpoint {
         h: ConnHandle,
         algorithm: crate::cc::Algorithm,
     ) -> Result<(), Error> {
+        self.flush_deferred();
         let iw = self.config.initial_window_segments;
         let c = self.conn_mut(h)?;
         c.cc_algorithm = algorithm;
@@ -695,6 +715,7 @@ impl Endpoint {
         h: ConnHandle,
         timeout: Option<Duration>,
     ) -> Result<(), Error> {
+        self.flush_deferred();
         self.conn_mut(h)?.user_timeout = timeout.filter(|t| !t.is_zero());
         Ok(())
     }
@@ -708,6 +729,7 @@ impl Endpoint {
         h: ConnHandle,
         keepalive: Option<Keepalive>,
     ) -> Result<(), Error> {
+        self.flush_deferred();
         if keepalive.is_some_and(|k| k.idle.is_zero() || k.interval.is_zero() || k.probes == 0) {
             return Err(Error::InvalidInput);
         }
@@ -722,6 +744,7 @@ impl Endpoint {
     /// Shuts down the sending direction (`shutdown(SHUT_WR)`, RFC 9293 §3.10.4 CLOSE while the
     /// application still reads): a FIN follows the queued data; reading continues (half-close).
     pub fn shutdown(&mut self, now: Instant, h: ConnHandle) -> Result<(), Error> {
+        self.flush_deferred();
         let c = self.conn_mut(h)?;
         match c.state {
             State::SynSent => {
@@ -753,6 +776,7 @@ impl Endpoint {
     /// is still delivered and a FIN follows; if received data was left unread the connection is
     /// reset instead, as Linux does. The endpoint finishes the close on its own.
     pub fn close(&mut self, now: Instant, h: ConnHandle) -> Result<(), Error> {
+        self.flush_deferred();
         let c = self.conn_mut(h)?;
         let unread = !c.recv_buf.is_empty();
         let state = c.state;
@@ -799,6 +823,7 @@ impl Endpoint {
     /// Aborts the connection (RFC 9293 §3.10.5): RST to the peer when synchronized, everything
     /// dropped, and the handle released (`SO_LINGER` with a zero timeout).
     pub fn abort(&mut self, now: Instant, h: ConnHandle) -> Result<(), Error> {
+        self.flush_deferred();
         self.conn(h)?;
         if let Some(c) = self.conns.get_mut(h.index) {
             c.orphan = true;
@@ -825,7 +850,17 @@ impl Endpoint {
 
     /// The next IP datagram to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.tx.pop_front()
+        self.flush_deferred();
+        self.tx.pop()
+    }
+
+    /// Hands back a buffer (typically a datagram from [`Endpoint::poll_transmit`] once the
+    /// driver has sent it, or a received datagram once [`Endpoint::handle_packet`] returned), so
+    /// that later datagrams are built in it instead of in a new allocation. Optional: a driver
+    /// that never calls this only pays one allocation per datagram. The endpoint keeps a bounded
+    /// number of spares (at most 512 buffers and 2 MiB) and frees the rest.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.tx.recycle(buf);
     }
 
     /// The next event, if any. `Readable` and `Writable` are coalesced: at most one of each
@@ -851,11 +886,13 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] must next be called.
     pub fn poll_timeout(&mut self) -> Option<Instant> {
+        self.flush_deferred();
         self.timers.next_deadline()
     }
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.flush_deferred();
         let mut expired = core::mem::take(&mut self.expired);
         expired.clear();
         self.timers.expire(now, &mut expired);
@@ -886,6 +923,16 @@ impl Endpoint {
 
     /// Handles one arriving IP datagram. Anything malformed, not for us, or not acceptable is
     /// counted and dropped, and the reason returned; nothing here panics on any input.
+    ///
+    /// What in-order data and plain ACKs make a connection send (its ACK, new data the ACK let
+    /// out) is built at the next [`Endpoint::poll_transmit`], [`Endpoint::poll_timeout`] or
+    /// [`Endpoint::handle_timeout`], so datagrams a driver hands over in a batch before polling
+    /// are answered together: one ACK for a burst of in-order segments, as Linux acknowledges
+    /// a GRO batch. Anything that must be acknowledged on its own (out-of-order data, a filled
+    /// hole, a duplicate, a FIN, a handshake step) is answered at once, and whatever waits is
+    /// sent before any application call (`send`, `recv`, `close`, ...) acts. A driver that polls
+    /// after every datagram sees an ACK at least every second full-sized segment
+    /// (RFC 5681 §4.2).
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) -> Result<(), DropReason> {
         let ip = match synack_wire::parse_ip(packet) {
             Ok(ip) => ip,
@@ -943,9 +990,28 @@ impl Endpoint {
             local: SocketAddr::new(dst, seg.dst_port),
             remote: SocketAddr::new(src, seg.src_port),
         };
-        match self.by_tuple.get(&tuple).copied() {
+        let owner = match self.last_lookup {
+            Some((t, owner)) if t == tuple => Some(owner),
+            _ => {
+                let owner = self.by_tuple.get(&tuple).copied();
+                self.last_lookup = owner.map(|o| (tuple, o));
+                owner
+            }
+        };
+        match owner {
             Some(Owner::Conn(i)) => {
-                self.with_conn(now, i, |c, ctx| c.on_segment(ctx, seg));
+                let mut wait = false;
+                self.with_conn(now, i, |c, ctx| {
+                    c.on_segment_input(ctx, seg);
+                    if c.output_may_wait() {
+                        wait = true;
+                    } else {
+                        c.output(ctx);
+                    }
+                });
+                if wait {
+                    self.defer_output(now, i);
+                }
                 self.after_conn(now, i);
             }
             Some(Owner::HalfOpen(i)) => self.half_open_segment(now, i, seg),
@@ -955,6 +1021,39 @@ impl Endpoint {
     }
 
     // ----- internals ---------------------------------------------------------------------------
+
+    /// Puts connection `index` on the deferred-output list (once).
+    fn defer_output(&mut self, now: Instant, index: u32) {
+        let generation = self.conns.generation(index);
+        if let Some(c) = self.conns.get_mut(index) {
+            if !c.output_pending {
+                c.output_pending = true;
+                self.deferred.push((index, generation));
+            }
+            self.deferred_now = self.deferred_now.max(now);
+        }
+    }
+
+    /// Runs the output that segments deferred (see [`Endpoint::handle_packet`]).
+    fn flush_deferred(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let now = self.deferred_now;
+        let mut list = core::mem::take(&mut self.deferred);
+        for &(index, generation) in &list {
+            let due = self
+                .conns
+                .get_checked_mut(index, generation)
+                .is_some_and(|c| core::mem::take(&mut c.output_pending));
+            if due {
+                self.with_conn(now, index, |c, ctx| c.output(ctx));
+                self.after_conn(now, index);
+            }
+        }
+        list.clear();
+        self.deferred = list;
+    }
 
     /// Runs `f` on connection `index` with a context, then reschedules its timer.
     fn with_conn(
@@ -1027,6 +1126,7 @@ impl Endpoint {
             let tuple = tw.tuple;
             let deadline = tw.deadline;
             let (j, _) = self.time_wait.insert(tw);
+            self.last_lookup = None;
             self.by_tuple.insert(tuple, Owner::TimeWait(j));
             self.timers.cancel(TimerKey::Conn(index));
             if let Some(c) = self.conns.get_mut(index) {
@@ -1043,6 +1143,7 @@ impl Endpoint {
             let tuple = c.tuple;
             let free = !c.app_owned && c.listener.is_none();
             if self.by_tuple.get(&tuple) == Some(&Owner::Conn(index)) {
+                self.last_lookup = None;
                 self.by_tuple.remove(&tuple);
             }
             self.timers.cancel(TimerKey::Conn(index));
@@ -1055,6 +1156,7 @@ impl Endpoint {
     fn drop_time_wait(&mut self, index: u32) {
         if let Some(tw) = self.time_wait.remove(index) {
             if self.by_tuple.get(&tw.tuple) == Some(&Owner::TimeWait(index)) {
+                self.last_lookup = None;
                 self.by_tuple.remove(&tw.tuple);
             }
             self.timers.cancel(TimerKey::TimeWait(index));
@@ -1124,14 +1226,24 @@ impl Endpoint {
     }
 
     fn emit(&mut self, tuple: &FourTuple, tcp: &TcpRepr<'_>) {
-        if let Ok(bytes) =
-            synack_wire::build_tcp(tuple.local.ip(), tuple.remote.ip(), self.config.ttl, tcp)
+        let mut buf = self.tx.buffer();
+        if synack_wire::build_tcp_gather_into(
+            &mut buf,
+            tuple.local.ip(),
+            tuple.remote.ip(),
+            self.config.ttl,
+            tcp,
+            [tcp.payload, &[]],
+        )
+        .is_ok()
         {
             self.counters.out_segs += 1;
             if tcp.flags.rst() {
                 self.counters.out_rsts += 1;
             }
-            self.tx.push_back(bytes);
+            self.tx.push(buf);
+        } else {
+            self.tx.recycle(buf);
         }
     }
 
@@ -1247,6 +1359,7 @@ impl Endpoint {
         };
         let deadline = entry.deadline;
         let (i, _) = self.half_open.insert(entry);
+        self.last_lookup = None;
         self.by_tuple.insert(tuple, Owner::HalfOpen(i));
         self.timers.schedule(TimerKey::HalfOpen(i), deadline);
         self.counters.passive_opens += 1;
@@ -1298,6 +1411,7 @@ impl Endpoint {
     fn drop_half_open(&mut self, i: u32, report: bool) {
         if let Some(h) = self.half_open.remove(i) {
             if self.by_tuple.get(&h.tuple) == Some(&Owner::HalfOpen(i)) {
+                self.last_lookup = None;
                 self.by_tuple.remove(&h.tuple);
             }
             self.timers.cancel(TimerKey::HalfOpen(i));
@@ -1478,6 +1592,7 @@ impl Endpoint {
         }
         let tuple = h.tuple;
         let (index, generation) = self.conns.insert(conn);
+        self.last_lookup = None;
         self.by_tuple.insert(tuple, Owner::Conn(index));
         self.events.push_back(Event::StateChanged {
             tuple,

@@ -96,14 +96,33 @@ impl<'a> TcpRepr<'a> {
     ) -> usize {
         let header_len = self.header_len();
         let len = header_len + parts[0].len() + parts[1].len();
-        let Ok(mut sum) = checksum::pseudo_header(src, dst, IPPROTO_TCP, len) else {
-            return 0;
-        };
         let Some(buf) = buf.get_mut(..len) else {
             return 0;
         };
-        let (header, payload) = buf.split_at_mut(header_len);
+        if checksum::pseudo_header(src, dst, IPPROTO_TCP, len).is_err() {
+            // Mismatched families or an oversized segment: write nothing.
+            return 0;
+        }
+        let (first, second) = buf[header_len..].split_at_mut(parts[0].len());
+        first.copy_from_slice(parts[0]);
+        second.copy_from_slice(parts[1]);
+        self.emit_around_payload(buf, src, dst)
+    }
+
+    /// Writes the header into the first `self.header_len()` bytes of `segment`, whose remaining
+    /// bytes already hold the payload (`self.payload` is ignored), and checksums the whole
+    /// segment. Returns `segment.len()`, or 0 (nothing written) when `segment` is shorter than
+    /// the header or longer than an IP datagram can carry.
+    pub fn emit_around_payload(&self, segment: &mut [u8], src: IpAddr, dst: IpAddr) -> usize {
+        let header_len = self.header_len();
+        if segment.len() < header_len {
+            return 0;
+        }
+        let Ok(mut sum) = checksum::pseudo_header(src, dst, IPPROTO_TCP, segment.len()) else {
+            return 0;
+        };
         {
+            let header = &mut segment[..header_len];
             let mut packet = TcpPacket::new_unchecked(&mut *header);
             packet.set_src_port(self.src_port);
             packet.set_dst_port(self.dst_port);
@@ -114,14 +133,11 @@ impl<'a> TcpRepr<'a> {
             packet.set_window(self.window);
             packet.set_checksum(0);
             packet.set_urgent(self.urgent);
+            self.options.emit(&mut header[TCP_HEADER_LEN..]);
         }
-        self.options.emit(&mut header[TCP_HEADER_LEN..]);
-        let (first, second) = payload.split_at_mut(parts[0].len());
-        first.copy_from_slice(parts[0]);
-        second.copy_from_slice(parts[1]);
-        let value = sum.add_bytes(buf).finish();
-        TcpPacket::new_unchecked(buf).set_checksum(value);
-        len
+        let value = sum.add_bytes(segment).finish();
+        TcpPacket::new_unchecked(&mut *segment).set_checksum(value);
+        segment.len()
     }
 }
 
