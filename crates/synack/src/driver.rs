@@ -296,6 +296,8 @@ impl Inner {
                     self.log_error(&what, &e);
                 }
             }
+            // The device copied the datagram out: its buffer builds the next one.
+            self.ep.recycle(d);
         }
         while let Some(ev) = self.ep.poll_event() {
             self.dispatch(ev);
@@ -388,7 +390,6 @@ impl Inner {
                         if self.ep.handle_packet(pnow, &self.rx_buf[..len]).is_err() {
                             self.stats.dropped_in += 1;
                         }
-                        self.flush(now);
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -399,6 +400,12 @@ impl Inner {
                         break;
                     }
                 }
+            }
+            // What the datagrams just read call for goes out once they are all processed: a
+            // burst of in-order segments is acknowledged by one ACK (see
+            // `Endpoint::handle_packet`), as Linux acknowledges a GRO batch.
+            if n > 0 {
+                self.flush(now);
             }
         }
         if self.ep.poll_timeout().is_some_and(|t| t <= pnow) {
