@@ -30,29 +30,48 @@ pub const fn fold(mut sum: u64) -> u16 {
 fn sum_even(data: &[u8]) -> u16 {
     // The sum is taken over native-endian words and byte-swapped at the end where the machine is
     // little-endian (RFC 1071 §2 (B): the sum is independent of byte order), so the loop has no
-    // byte swaps. Sixty-four bytes at a time, as sixteen 32-bit words summed into a 64-bit
-    // accumulator: 2^32 ≡ 1 (mod 0xffff), so the wide sum folds to the same 16-bit sum, and it
-    // cannot overflow below 2^32 words. The fixed-size inner loop lets the compiler vectorise it.
+    // byte swaps.
+    //
+    // Sixty-four bytes at a time, as sixteen 32-bit lanes (which the compiler turns into vector
+    // adds). Each lane keeps two plain wrapping sums: of its words, and of their high halves.
+    // The sum of the low halves is then `all - (high << 16)` (mod 2^32, exact while it stays
+    // below 2^32), and low + high halves is the 16-bit sum we want, before folding. A lane takes
+    // one word per block, at most 0xffff per half, so 2^16 blocks (4 MiB) cannot overflow it;
+    // the data is taken in pieces of 1 MiB to stay well inside that.
     let mut acc: u64 = 0;
-    let mut blocks = data.chunks_exact(64);
-    for block in &mut blocks {
-        let mut s: u64 = 0;
-        for w in block.chunks_exact(4) {
-            s += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+    for piece in data.chunks(1 << 20) {
+        let mut all = [0u32; 16];
+        let mut high = [0u32; 16];
+        let mut blocks = piece.chunks_exact(64);
+        for block in &mut blocks {
+            let mut words = [0u32; 16];
+            for (w, b) in words.iter_mut().zip(block.chunks_exact(4)) {
+                *w = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            for (a, w) in all.iter_mut().zip(&words) {
+                *a = a.wrapping_add(*w);
+            }
+            for (h, w) in high.iter_mut().zip(&words) {
+                *h = h.wrapping_add(*w >> 16);
+            }
         }
-        acc += s;
-    }
-    let mut words = blocks.remainder().chunks_exact(4);
-    for w in &mut words {
-        acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    match *words.remainder() {
-        [a, b, c] => {
-            acc += u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0]));
+        for (a, h) in all.iter().zip(&high) {
+            let low = a.wrapping_sub(h << 16);
+            acc += u64::from(low) + u64::from(*h);
         }
-        [a, b] => acc += u64::from(u16::from_ne_bytes([a, b])),
-        [a] => acc += u64::from(u16::from_ne_bytes([a, 0])),
-        _ => {}
+        let mut words = blocks.remainder().chunks_exact(4);
+        for w in &mut words {
+            acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+        }
+        match *words.remainder() {
+            [a, b, c] => {
+                acc +=
+                    u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0]));
+            }
+            [a, b] => acc += u64::from(u16::from_ne_bytes([a, b])),
+            [a] => acc += u64::from(u16::from_ne_bytes([a, 0])),
+            _ => {}
+        }
     }
     let sum = fold(acc);
     if cfg!(target_endian = "little") {
@@ -240,6 +259,25 @@ mod tests {
                 c.add_bytes(&d[..split]).add_bytes(&d[split..]);
                 assert_eq!(c.finish(), reference(d), "len {len} split {split}");
             }
+        }
+    }
+
+    #[test]
+    fn large_inputs_match_reference() {
+        // Lanes near overflow (all ones) and data longer than one 1 MiB piece, odd lengths.
+        for (fill, len) in [
+            (0xffu8, 70_001usize),
+            (0xff, (1 << 20) + 67),
+            (0x5a, (3 << 20) + 3),
+        ] {
+            let data: alloc::vec::Vec<u8> = (0..len)
+                .map(|i| if i % 7 == 3 { (i % 251) as u8 } else { fill })
+                .collect();
+            assert_eq!(
+                checksum(&data),
+                reference(&data),
+                "fill {fill:#x} len {len}"
+            );
         }
     }
 
