@@ -26,6 +26,29 @@ pub const fn fold(mut sum: u64) -> u16 {
     sum as u16
 }
 
+/// The unfolded sum of the native-endian 16-bit words of `piece`, a whole number of 64-byte
+/// blocks and at most 1 MiB (see [`sum_even`]).
+fn sum_blocks(piece: &[u8]) -> u64 {
+    let mut all = [0u32; 16];
+    let mut high = [0u32; 16];
+    for block in piece.chunks_exact(64) {
+        let mut words = [0u32; 16];
+        for (w, b) in words.iter_mut().zip(block.chunks_exact(4)) {
+            *w = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        for (a, w) in all.iter_mut().zip(&words) {
+            *a = a.wrapping_add(*w);
+        }
+        for (h, w) in high.iter_mut().zip(&words) {
+            *h = h.wrapping_add(*w >> 16);
+        }
+    }
+    all.iter()
+        .zip(&high)
+        .map(|(a, h)| u64::from(a.wrapping_sub(h << 16)) + u64::from(*h))
+        .sum()
+}
+
 /// The folded ones'-complement sum of `data` as if it started at an even offset.
 fn sum_even(data: &[u8]) -> u16 {
     // The sum is taken over native-endian words and byte-swapped at the end where the machine is
@@ -39,39 +62,22 @@ fn sum_even(data: &[u8]) -> u16 {
     // one word per block, at most 0xffff per half, so 2^16 blocks (4 MiB) cannot overflow it;
     // the data is taken in pieces of 1 MiB to stay well inside that.
     let mut acc: u64 = 0;
-    for piece in data.chunks(1 << 20) {
-        let mut all = [0u32; 16];
-        let mut high = [0u32; 16];
-        let mut blocks = piece.chunks_exact(64);
-        for block in &mut blocks {
-            let mut words = [0u32; 16];
-            for (w, b) in words.iter_mut().zip(block.chunks_exact(4)) {
-                *w = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
-            }
-            for (a, w) in all.iter_mut().zip(&words) {
-                *a = a.wrapping_add(*w);
-            }
-            for (h, w) in high.iter_mut().zip(&words) {
-                *h = h.wrapping_add(*w >> 16);
-            }
+    let whole = data.len() - data.len() % 64;
+    let (blocks, rest) = data.split_at(whole);
+    for piece in blocks.chunks(1 << 20) {
+        acc += sum_blocks(piece);
+    }
+    let mut words = rest.chunks_exact(4);
+    for w in &mut words {
+        acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+    }
+    match *words.remainder() {
+        [a, b, c] => {
+            acc += u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0]));
         }
-        for (a, h) in all.iter().zip(&high) {
-            let low = a.wrapping_sub(h << 16);
-            acc += u64::from(low) + u64::from(*h);
-        }
-        let mut words = blocks.remainder().chunks_exact(4);
-        for w in &mut words {
-            acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
-        }
-        match *words.remainder() {
-            [a, b, c] => {
-                acc +=
-                    u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0]));
-            }
-            [a, b] => acc += u64::from(u16::from_ne_bytes([a, b])),
-            [a] => acc += u64::from(u16::from_ne_bytes([a, 0])),
-            _ => {}
-        }
+        [a, b] => acc += u64::from(u16::from_ne_bytes([a, b])),
+        [a] => acc += u64::from(u16::from_ne_bytes([a, 0])),
+        _ => {}
     }
     let sum = fold(acc);
     if cfg!(target_endian = "little") {
@@ -161,12 +167,14 @@ pub const fn update_u32(checksum: u16, old: u32, new: u32) -> u16 {
 /// The sum of the IPv4 pseudo-header (RFC 9293 §3.1): source, destination, a zero byte, the
 /// protocol and the upper-layer length.
 pub fn pseudo_header_ipv4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> Checksum {
-    let mut c = Checksum::new();
-    c.add_bytes(&src.octets())
-        .add_bytes(&dst.octets())
-        .add_bytes(&[0, protocol])
-        .add_u16(length);
-    c
+    let word = |a: Ipv4Addr| {
+        let v = u32::from(a);
+        u64::from(v >> 16) + u64::from(v & 0xffff)
+    };
+    Checksum {
+        sum: fold(word(src) + word(dst) + u64::from(protocol) + u64::from(length)),
+        odd: false,
+    }
 }
 
 /// The sum of the IPv6 pseudo-header (RFC 8200 §8.1): source, destination, the 32-bit
@@ -278,6 +286,21 @@ mod tests {
                 reference(&data),
                 "fill {fill:#x} len {len}"
             );
+        }
+    }
+
+    #[test]
+    fn ipv4_pseudo_header_matches_its_bytes() {
+        let (src, dst) = (Ipv4Addr::new(192, 0, 2, 255), Ipv4Addr::new(255, 255, 1, 2));
+        for (protocol, length) in [(6u8, 0u16), (6, 1480), (17, 0xffff), (1, 20)] {
+            let mut bytes = alloc::vec::Vec::new();
+            bytes.extend_from_slice(&src.octets());
+            bytes.extend_from_slice(&dst.octets());
+            bytes.extend_from_slice(&[0, protocol]);
+            bytes.extend_from_slice(&length.to_be_bytes());
+            let mut by_bytes = Checksum::new();
+            by_bytes.add_bytes(&bytes);
+            assert_eq!(pseudo_header_ipv4(src, dst, protocol, length), by_bytes);
         }
     }
 
