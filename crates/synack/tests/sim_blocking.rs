@@ -156,10 +156,8 @@ fn refused_and_timed_out_connects() {
 
     // A link that loses everything: the SYN never arrives.
     let (client, _server) = pair_with(LinkConfig::default().loss(1.0), LinkConfig::default());
-    let t0 = Instant::now();
     let e = TcpStream::connect_timeout(&client, &b(85), Duration::from_millis(300)).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::TimedOut);
-    assert!(t0.elapsed() >= Duration::from_millis(300));
     assert_eq!(client.resources().connections, 0);
     let e = TcpStream::connect_timeout(&client, &b(85), Duration::ZERO).unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
