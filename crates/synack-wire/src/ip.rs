@@ -345,12 +345,8 @@ pub fn build_tcp_gather(
     tcp: &TcpRepr<'_>,
     parts: [&[u8]; 2],
 ) -> Result<Vec<u8>, Error> {
-    let len = tcp.header_len() + parts[0].len() + parts[1].len();
-    let ip = IpRepr::new(src, dst, IPPROTO_TCP, len, hop_limit)?;
-    let mut buf = vec![0u8; ip.buffer_len()];
-    emit_with(&mut buf, &ip, |payload| {
-        tcp.emit_gather(payload, src, dst, parts)
-    })?;
+    let mut buf = Vec::new();
+    build_tcp_gather_into(&mut buf, src, dst, hop_limit, tcp, parts)?;
     Ok(buf)
 }
 
