@@ -27,14 +27,22 @@ pub const fn fold(mut sum: u64) -> u16 {
 }
 
 /// The unfolded sum of the native-endian 16-bit words of `piece`, a whole number of 64-byte
-/// blocks and at most 1 MiB (see [`sum_even`]).
-fn sum_blocks(piece: &[u8]) -> u64 {
+/// blocks and at most 1 MiB (see [`sum_even`]). With `COPY`, each block is also copied to the
+/// same place in `dst` (which is then as long as `piece`) while it is in registers, so copying
+/// and summing take one pass over the data instead of two.
+fn sum_blocks<const COPY: bool>(piece: &[u8], dst: &mut [u8]) -> u64 {
     let mut all = [0u32; 16];
     let mut high = [0u32; 16];
+    let mut out = dst.chunks_exact_mut(64);
     for block in piece.chunks_exact(64) {
         let mut words = [0u32; 16];
         for (w, b) in words.iter_mut().zip(block.chunks_exact(4)) {
             *w = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        if COPY {
+            if let Some(d) = out.next() {
+                d.copy_from_slice(block);
+            }
         }
         for (a, w) in all.iter_mut().zip(&words) {
             *a = a.wrapping_add(*w);
@@ -51,6 +59,12 @@ fn sum_blocks(piece: &[u8]) -> u64 {
 
 /// The folded ones'-complement sum of `data` as if it started at an even offset.
 fn sum_even(data: &[u8]) -> u16 {
+    sum_even_copy::<false>(data, &mut [])
+}
+
+/// [`sum_even`], and with `COPY` also copies `data` into `dst` (of the same length) in the same
+/// pass.
+fn sum_even_copy<const COPY: bool>(data: &[u8], dst: &mut [u8]) -> u16 {
     // The sum is taken over native-endian words and byte-swapped at the end where the machine is
     // little-endian (RFC 1071 §2 (B): the sum is independent of byte order), so the loop has no
     // byte swaps.
@@ -61,11 +75,21 @@ fn sum_even(data: &[u8]) -> u16 {
     // below 2^32), and low + high halves is the 16-bit sum we want, before folding. A lane takes
     // one word per block, at most 0xffff per half, so 2^16 blocks (4 MiB) cannot overflow it;
     // the data is taken in pieces of 1 MiB to stay well inside that.
+    const PIECE: usize = 1 << 20;
     let mut acc: u64 = 0;
     let whole = data.len() - data.len() % 64;
     let (blocks, rest) = data.split_at(whole);
-    for piece in blocks.chunks(1 << 20) {
-        acc += sum_blocks(piece);
+    let (dst_blocks, dst_rest) = if COPY {
+        dst.split_at_mut(whole.min(dst.len()))
+    } else {
+        (&mut [][..], &mut [][..])
+    };
+    let mut dst_pieces = dst_blocks.chunks_mut(PIECE);
+    for piece in blocks.chunks(PIECE) {
+        acc += sum_blocks::<COPY>(piece, dst_pieces.next().unwrap_or(&mut []));
+    }
+    if COPY && dst_rest.len() == rest.len() {
+        dst_rest.copy_from_slice(rest);
     }
     let mut words = rest.chunks_exact(4);
     for w in &mut words {
@@ -107,14 +131,37 @@ impl Checksum {
 
     /// Adds `data`, which follows whatever was added before.
     pub fn add_bytes(&mut self, data: &[u8]) -> &mut Self {
-        let mut s = sum_even(data);
-        if self.odd {
-            s = s.swap_bytes();
-        }
+        self.add_sum(Checksum {
+            sum: sum_even(data),
+            odd: data.len() % 2 == 1,
+        })
+    }
+
+    /// Copies `src` into `dst` and adds it, as [`add_bytes`](Self::add_bytes) would, in one
+    /// pass over the bytes (a datagram's payload is summed while it is copied in, as Linux's
+    /// `csum_and_copy` does).
+    ///
+    /// # Panics
+    /// When `dst` and `src` differ in length (a caller bug, as for `copy_from_slice`).
+    pub fn copy_and_add(&mut self, dst: &mut [u8], src: &[u8]) -> &mut Self {
+        assert_eq!(dst.len(), src.len(), "copy_and_add: lengths differ");
+        let s = sum_even_copy::<true>(src, dst);
+        self.add_sum(Checksum {
+            sum: s,
+            odd: src.len() % 2 == 1,
+        })
+    }
+
+    /// Adds the sum of a piece that follows whatever was added before (the sums of consecutive
+    /// pieces combine; RFC 1071 §2 (A)-(C)).
+    pub fn add_sum(&mut self, piece: Checksum) -> &mut Self {
+        let s = if self.odd {
+            piece.sum.swap_bytes()
+        } else {
+            piece.sum
+        };
         self.sum = fold(u64::from(self.sum) + u64::from(s));
-        if data.len() % 2 == 1 {
-            self.odd = !self.odd;
-        }
+        self.odd ^= piece.odd;
         self
     }
 
@@ -232,6 +279,40 @@ mod tests {
     }
 
     #[test]
+    fn copy_and_add_copies_and_sums_like_add_bytes() {
+        let data: alloc::vec::Vec<u8> = (0..3000u32).map(|i| (i * 131 + 7) as u8).collect();
+        for len in [0, 1, 2, 3, 63, 64, 65, 127, 128, 1459, 1460, 2999] {
+            for prefix in [&b""[..], b"x", b"xy", b"xyz"] {
+                let src = &data[..len];
+                let mut dst = alloc::vec![0u8; len];
+                let mut fused = Checksum::new();
+                fused.add_bytes(prefix).copy_and_add(&mut dst, src);
+                let mut plain = Checksum::new();
+                plain.add_bytes(prefix).add_bytes(src);
+                assert_eq!(dst, src, "len {len}: copied");
+                assert_eq!(fused, plain, "len {len}, prefix {}", prefix.len());
+                let mut whole = prefix.to_vec();
+                whole.extend_from_slice(src);
+                assert_eq!(fused.finish(), reference(&whole), "len {len}: reference");
+            }
+        }
+    }
+
+    #[test]
+    fn sums_of_pieces_combine() {
+        let data: alloc::vec::Vec<u8> = (0..999u32).map(|i| (i * 37 + 1) as u8).collect();
+        for cut in [0, 1, 2, 500, 501, 998, 999] {
+            let (a, b) = data.split_at(cut);
+            let mut first = Checksum::new();
+            first.add_bytes(a);
+            let mut second = Checksum::new();
+            second.add_bytes(b);
+            first.add_sum(second);
+            assert_eq!(first.finish(), reference(&data), "cut at {cut}");
+        }
+    }
+
+    #[test]
     fn rfc1071_example() {
         // RFC 1071 §3: the bytes 00 01 f2 03 f4 f5 f6 f7 sum to 0xddf2.
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
@@ -286,6 +367,11 @@ mod tests {
                 reference(&data),
                 "fill {fill:#x} len {len}"
             );
+            let mut copy = alloc::vec![0u8; len];
+            let mut fused = Checksum::new();
+            fused.copy_and_add(&mut copy, &data);
+            assert!(copy == data, "fill {fill:#x} len {len}: copied");
+            assert_eq!(fused.finish(), reference(&data), "fill {fill:#x} len {len}");
         }
     }
 

@@ -350,9 +350,9 @@ pub fn build_tcp_gather(
     Ok(buf)
 }
 
-/// Like [`build_tcp_gather`], into `buf` (cleared first) instead of a new vector: a driver that
-/// hands its spent buffers back lets the stack build datagrams without allocating. The payload
-/// is appended once, then the headers are written in front of it; no byte is written twice.
+/// Like [`build_tcp_gather`], into `buf` (whose old contents are overwritten) instead of a new
+/// vector: a driver that hands its spent buffers back lets the stack build datagrams without
+/// allocating. The payload is copied in once and checksummed in the same pass.
 ///
 /// # Errors
 /// As [`build_tcp`]; `buf` is left empty.
@@ -364,14 +364,18 @@ pub fn build_tcp_gather_into(
     tcp: &TcpRepr<'_>,
     parts: [&[u8]; 2],
 ) -> Result<(), Error> {
-    buf.clear();
     let len = tcp.header_len() + parts[0].len() + parts[1].len();
-    let ip = IpRepr::new(src, dst, IPPROTO_TCP, len, hop_limit)?;
-    buf.resize(ip.header_len() + tcp.header_len(), 0);
-    buf.extend_from_slice(parts[0]);
-    buf.extend_from_slice(parts[1]);
+    let ip = match IpRepr::new(src, dst, IPPROTO_TCP, len, hop_limit) {
+        Ok(ip) => ip,
+        Err(e) => {
+            buf.clear();
+            return Err(e);
+        }
+    };
+    // Whatever a recycled buffer still holds is overwritten, so only growth is zero-filled.
+    buf.resize(ip.buffer_len(), 0);
     let result = emit_with(buf, &ip, |segment| {
-        tcp.emit_around_payload(segment, src, dst)
+        tcp.emit_gather(segment, src, dst, parts)
     });
     if result.is_err() {
         buf.clear();

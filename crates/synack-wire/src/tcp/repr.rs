@@ -4,7 +4,7 @@ use core::net::IpAddr;
 
 use super::packet::{TcpPacket, TCP_HEADER_LEN};
 use super::{TcpFlags, TcpOptions, TcpRepr};
-use crate::checksum;
+use crate::checksum::{self, Checksum};
 use crate::field::{read_u16, read_u32};
 use crate::ip::IPPROTO_TCP;
 use crate::Error;
@@ -103,10 +103,13 @@ impl<'a> TcpRepr<'a> {
             // Mismatched families or an oversized segment: write nothing.
             return 0;
         }
+        // The payload is summed while it is copied in: one pass over its bytes, not two.
+        let mut payload = Checksum::new();
         let (first, second) = buf[header_len..].split_at_mut(parts[0].len());
-        first.copy_from_slice(parts[0]);
-        second.copy_from_slice(parts[1]);
-        self.emit_around_payload(buf, src, dst)
+        payload
+            .copy_and_add(first, parts[0])
+            .copy_and_add(second, parts[1]);
+        self.emit_header_with(buf, src, dst, payload)
     }
 
     /// Writes the header into the first `self.header_len()` bytes of `segment`, whose remaining
@@ -114,6 +117,23 @@ impl<'a> TcpRepr<'a> {
     /// segment. Returns `segment.len()`, or 0 (nothing written) when `segment` is shorter than
     /// the header or longer than an IP datagram can carry.
     pub fn emit_around_payload(&self, segment: &mut [u8], src: IpAddr, dst: IpAddr) -> usize {
+        let Some(payload) = segment.get(self.header_len()..) else {
+            return 0;
+        };
+        let mut sum = Checksum::new();
+        sum.add_bytes(payload);
+        self.emit_header_with(segment, src, dst, sum)
+    }
+
+    /// Writes the header in front of the payload already in `segment`, whose sum is `payload`,
+    /// and sets the checksum. Returns `segment.len()`, or 0 as [`Self::emit_around_payload`].
+    fn emit_header_with(
+        &self,
+        segment: &mut [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        payload: Checksum,
+    ) -> usize {
         let header_len = self.header_len();
         if segment.len() < header_len {
             return 0;
@@ -135,7 +155,10 @@ impl<'a> TcpRepr<'a> {
             packet.set_urgent(self.urgent);
             self.options.emit(&mut header[TCP_HEADER_LEN..]);
         }
-        let value = sum.add_bytes(segment).finish();
+        let value = sum
+            .add_bytes(&segment[..header_len])
+            .add_sum(payload)
+            .finish();
         TcpPacket::new_unchecked(&mut *segment).set_checksum(value);
         segment.len()
     }
