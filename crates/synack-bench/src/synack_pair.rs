@@ -95,15 +95,15 @@ impl Pair for SynackPair {
     }
 
     fn deliver(&mut self, host: usize, now: u64, packet: Packet) {
+        let mut datagram = packet.buf;
+        datagram.truncate(packet.len);
+        // By value: in-order payload stays in its datagram until the application reads it.
         if self.hosts[host]
-            .handle_packet(Instant::from_micros(now), packet.bytes())
+            .handle_datagram(Instant::from_micros(now), datagram)
             .is_err()
         {
             self.rejected += 1;
         }
-        // The spent buffer goes back to the host that built it (as smoltcp's pair shares one
-        // pool between its two devices), so neither side allocates per datagram.
-        self.hosts[1 - host].recycle(packet.buf);
     }
 
     fn poll(&mut self, host: usize, now: u64, out: &mut Vec<Packet>) {
@@ -140,7 +140,14 @@ impl Pair for SynackPair {
         self.accept();
         let Some(c) = self.server else { return 0 };
         match self.hosts[1].recv(Instant::from_micros(now), c, buf) {
-            Ok(n) => n,
+            Ok(n) => {
+                // The datagrams read to the end go back to the client (as smoltcp's pair shares
+                // one pool between its two devices), so neither side allocates per datagram.
+                while let Some(spare) = self.hosts[1].take_spare() {
+                    self.hosts[0].recycle(spare);
+                }
+                n
+            }
             Err(Error::WouldBlock) => 0,
             Err(e) => {
                 self.error.get_or_insert(e);

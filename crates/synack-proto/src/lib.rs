@@ -43,6 +43,7 @@ mod listener;
 pub mod ports;
 pub mod rack;
 pub mod reassembly;
+mod recvbuf;
 pub mod rng;
 pub mod rtt;
 pub mod seq;

@@ -51,6 +51,13 @@ impl TxQueue {
         }
     }
 
+    /// A spare, if there is one (for the driver to read into).
+    pub(crate) fn take_spare(&mut self) -> Option<Vec<u8>> {
+        let b = self.spares.pop()?;
+        self.spare_bytes -= b.capacity();
+        Some(b)
+    }
+
     /// Keeps `buf` as a spare if the bounds allow; otherwise frees it.
     pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
         let cap = buf.capacity();

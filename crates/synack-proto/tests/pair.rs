@@ -431,3 +431,85 @@ fn segments_handed_over_together_are_acknowledged_together() {
     let hole = segments(&burst[..1])[0].0;
     assert!(dupacks.iter().all(|a| a.1 == hole), "{dupacks:?}");
 }
+
+/// Hands `datagram` to `e` by value, in a vector whose capacity is `slack` times its length.
+fn give(e: &mut synack_proto::Endpoint, now: Instant, datagram: &[u8], slack: usize) {
+    let mut v = Vec::with_capacity(datagram.len() * slack);
+    v.extend_from_slice(datagram);
+    e.handle_datagram(now, v).unwrap();
+}
+
+fn read_all(e: &mut synack_proto::Endpoint, now: Instant, s: synack_proto::ConnHandle) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 3000];
+    while let Ok(n) = e.recv(now, s, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+/// An established pair whose client has just sent its first flight (`burst`) of a pattern
+/// (`data`, as much as the flight carries); the server holds no spare buffers.
+fn first_flight(step: u32) -> (Pair, synack_proto::ConnHandle, Vec<u8>, Vec<Vec<u8>>) {
+    let (mut p, c, s) = established_pair();
+    p.collect();
+    p.in_flight.clear();
+    let mut data: Vec<u8> = (0..20_000u32).map(|i| (i * step % 251) as u8).collect();
+    p.a.send(p.now, c, &data).unwrap();
+    let burst = drain(&mut p.a);
+    assert!(burst.len() >= 10, "{} datagrams", burst.len());
+    data.truncate(segments(&burst).iter().map(|s| s.2).sum::<usize>());
+    while p.b.take_spare().is_some() {}
+    (p, s, data, burst)
+}
+
+#[test]
+fn datagrams_handed_over_by_value_are_kept_until_read() {
+    let (mut p, s, data, burst) = first_flight(7);
+    for d in &burst {
+        give(&mut p.b, p.now, d, 1);
+    }
+    assert!(
+        p.b.take_spare().is_none(),
+        "in-order datagrams handed over by value are queued, not copied and recycled"
+    );
+    assert_eq!(p.b.recv_available(s).unwrap(), data.len());
+    let got = read_all(&mut p.b, p.now, s);
+    assert!(got == data, "the bytes read are the bytes sent");
+    let mut spares = 0;
+    while p.b.take_spare().is_some() {
+        spares += 1;
+    }
+    // Every datagram became a spare once read (one may already carry the window update).
+    assert!(spares + 1 >= burst.len(), "{spares} spares");
+}
+
+#[test]
+fn datagrams_with_much_slack_or_out_of_order_are_copied_and_stay_exact() {
+    let (mut p, s, data, burst) = first_flight(13);
+    // A datagram in a vector four times its size is copied from, and its vector recycled.
+    give(&mut p.b, p.now, &burst[0], 4);
+    let spare =
+        p.b.take_spare()
+            .expect("the oversized datagram was recycled");
+    assert!(spare.capacity() >= 4 * burst[0].len());
+    // The rest arrives shuffled: out-of-order pieces are joined behind kept datagrams.
+    let mut order: Vec<usize> = (1..burst.len()).collect();
+    order.swap(0, 2);
+    order.swap(3, 6);
+    order.reverse();
+    for i in order {
+        give(&mut p.b, p.now, &burst[i], 1);
+        for a in drain(&mut p.b) {
+            p.a.handle_packet(p.now, &a).unwrap();
+        }
+    }
+    assert_eq!(p.b.recv_available(s).unwrap(), data.len());
+    assert!(
+        read_all(&mut p.b, p.now, s) == data,
+        "exact after reordering"
+    );
+}

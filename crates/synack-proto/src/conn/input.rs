@@ -546,7 +546,15 @@ impl Connection {
                 .saturating_sub(self.recv_buf.len())
                 .max(self.rcv_adv.diff(self.rcv_nxt).max(0) as usize);
             let take = payload.len().min(room);
-            self.recv_buf.extend(&payload[..take]);
+            // Keep the datagram itself when it was handed over (what the out-of-order queue
+            // joins is appended behind it, in order); otherwise copy.
+            match ctx.rx.keepable(&payload[..take]) {
+                Some(range) if take > 0 => {
+                    self.recv_buf.push_pending(take);
+                    ctx.rx.claim = Some((ctx.handle.index, range));
+                }
+                _ => self.recv_buf.push_copy(&payload[..take]),
+            }
             if take < payload.len() {
                 fin = false;
             }
@@ -560,7 +568,7 @@ impl Connection {
             while let Some(more) = self.ooo.pop_at(self.rcv_offset) {
                 self.rcv_nxt += more.len() as u32;
                 self.rcv_offset += more.len() as u64;
-                self.recv_buf.extend(more);
+                self.recv_buf.push_vec(more);
             }
             if had_ooo {
                 // Filling a hole is acknowledged at once (RFC 5681 §4.2).

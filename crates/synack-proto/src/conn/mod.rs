@@ -31,9 +31,37 @@ pub(crate) struct Ctx<'a> {
     pub now: Instant,
     pub config: &'a Config,
     pub tx: &'a mut crate::txq::TxQueue,
+    /// The datagram being received, when the driver handed it over by value.
+    pub rx: &'a mut RxDatagram,
     pub events: &'a mut VecDeque<Event>,
     pub counters: &'a mut Counters,
     pub handle: ConnHandle,
+}
+
+/// Where the datagram being received lies, so that a connection can keep it instead of copying
+/// its payload (see [`crate::recvbuf`]).
+#[derive(Debug, Default)]
+pub(crate) struct RxDatagram {
+    /// Address of its first byte (only compared with payload addresses, never dereferenced).
+    pub base: usize,
+    /// Its length; 0 when the datagram was lent, not given, and must be copied from.
+    pub len: usize,
+    /// Its capacity (what keeping it costs).
+    pub capacity: usize,
+    /// The connection that queued its payload, and where in it the payload lies.
+    pub claim: Option<(u32, core::ops::Range<usize>)>,
+}
+
+impl RxDatagram {
+    /// Where `payload` (a slice of the datagram) lies in it, if the datagram may be kept for it:
+    /// it was handed over by value and the payload is at least half of its allocation.
+    pub(crate) fn keepable(&self, payload: &[u8]) -> Option<core::ops::Range<usize>> {
+        let start = (payload.as_ptr() as usize).checked_sub(self.base)?;
+        let end = start.checked_add(payload.len())?;
+        let worth = payload.len() >= crate::recvbuf::MIN_KEEP
+            && self.capacity <= payload.len().saturating_mul(2);
+        (self.claim.is_none() && end <= self.len && worth).then_some(start..end)
+    }
 }
 
 impl Ctx<'_> {
@@ -107,7 +135,7 @@ pub(crate) struct Connection {
     /// RCV.NXT when we last advertised a window (Linux `rcv_wup`): the left edge the peer may
     /// still be sending against.
     pub rcv_wup: SeqNum,
-    pub recv_buf: VecDeque<u8>,
+    pub recv_buf: crate::recvbuf::RecvBuf,
     pub recv_cap: usize,
     /// The most window we offer now (Linux `rcv_ssthresh`): starts at the window of our SYN and
     /// grows by two segments per full-sized segment received (`tcp_grow_window`), up to the
@@ -248,7 +276,7 @@ impl Connection {
             rcv_adv: SeqNum(0),
             last_window: 0,
             rcv_wup: SeqNum(0),
-            recv_buf: VecDeque::new(),
+            recv_buf: crate::recvbuf::RecvBuf::default(),
             recv_cap: config.recv_buffer,
             rcv_ssthresh: 65535,
             drs_copied: 0,
@@ -463,7 +491,7 @@ impl Connection {
         self.send_buf = VecDeque::new();
         self.ooo.clear();
         if self.orphan {
-            self.recv_buf = VecDeque::new();
+            self.recv_buf.clear();
         }
         if self.app_owned {
             ctx.event(Event::Closed {

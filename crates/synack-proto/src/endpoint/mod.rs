@@ -246,6 +246,7 @@ pub struct Endpoint {
     ports: PortAllocator,
     cookies: SynCookies,
     tx: TxQueue,
+    rx: crate::conn::RxDatagram,
     events: VecDeque<Event>,
     counters: Counters,
     expired: Vec<TimerKey>,
@@ -305,6 +306,7 @@ impl Endpoint {
             ports,
             cookies: SynCookies::new(cookie_key),
             tx: TxQueue::default(),
+            rx: crate::conn::RxDatagram::default(),
             events: VecDeque::new(),
             counters: Counters::default(),
             expired: Vec::new(),
@@ -629,14 +631,13 @@ impl Endpoint {
     pub fn recv(&mut self, now: Instant, h: ConnHandle, buf: &mut [u8]) -> Result<usize, Error> {
         self.flush_deferred();
         let max_recv = self.config.max_recv_buffer.max(self.config.recv_buffer);
-        let c = self.conn_mut(h)?;
+        let c = self
+            .conns
+            .get_checked_mut(h.index, h.generation)
+            .filter(|c| c.app_owned)
+            .ok_or(Error::InvalidHandle)?;
         if !c.recv_buf.is_empty() && !buf.is_empty() {
-            let n = buf.len().min(c.recv_buf.len());
-            let (head, tail) = c.recv_buf.as_slices();
-            let first = n.min(head.len());
-            buf[..first].copy_from_slice(&head[..first]);
-            buf[first..n].copy_from_slice(&tail[..n - first]);
-            c.recv_buf.drain(..n);
+            let n = c.recv_buf.read(buf, &mut self.tx);
             c.tune_recv_buffer(max_recv, now, n);
             // Open the window when reading freed a lot (RFC 9293 §3.8.6.2.2): as Linux's
             // tcp_cleanup_rbuf, when the window we would offer now is at least twice the one the
@@ -934,6 +935,45 @@ impl Endpoint {
     /// after every datagram sees an ACK at least every second full-sized segment
     /// (RFC 5681 §4.2).
     pub fn handle_packet(&mut self, now: Instant, packet: &[u8]) -> Result<(), DropReason> {
+        self.rx = crate::conn::RxDatagram::default();
+        self.input(now, packet)
+    }
+
+    /// [`Endpoint::handle_packet`] for a datagram handed over by value: in-order payload is
+    /// queued for the application inside the datagram as it arrived, not copied into the
+    /// receive buffer (it is copied once, by [`Endpoint::recv`]), when the payload fills at
+    /// least half of the vector's allocation. A datagram that is not kept, and every kept one
+    /// once it has been read, becomes a spare buffer as by [`Endpoint::recycle`] (see
+    /// [`Endpoint::take_spare`] to reuse them for reading).
+    pub fn handle_datagram(&mut self, now: Instant, datagram: Vec<u8>) -> Result<(), DropReason> {
+        self.rx = crate::conn::RxDatagram {
+            base: datagram.as_ptr() as usize,
+            len: datagram.len(),
+            capacity: datagram.capacity(),
+            claim: None,
+        };
+        let result = self.input(now, &datagram);
+        let claim = core::mem::take(&mut self.rx).claim;
+        let spent = match claim {
+            Some((index, payload)) => match self.conns.get_mut(index) {
+                Some(c) => c.recv_buf.attach(datagram, payload).err(),
+                None => Some(datagram),
+            },
+            None => Some(datagram),
+        };
+        if let Some(buf) = spent {
+            self.tx.recycle(buf);
+        }
+        result
+    }
+
+    /// A spare buffer (stale bytes, any length; see [`Endpoint::recycle`]), for a driver that
+    /// reads datagrams into buffers it then hands over with [`Endpoint::handle_datagram`].
+    pub fn take_spare(&mut self) -> Option<Vec<u8>> {
+        self.tx.take_spare()
+    }
+
+    fn input(&mut self, now: Instant, packet: &[u8]) -> Result<(), DropReason> {
         let ip = match synack_wire::parse_ip(packet) {
             Ok(ip) => ip,
             Err(e) => {
@@ -1070,6 +1110,7 @@ impl Endpoint {
             now,
             config: &self.config,
             tx: &mut self.tx,
+            rx: &mut self.rx,
             events: &mut self.events,
             counters: &mut self.counters,
             handle: ConnHandle { index, generation },
