@@ -477,7 +477,8 @@ impl Sim {
                 Pending::Arrive { to, id, bytes } => {
                     let now = self.now;
                     if let Some(h) = self.hosts.get_mut(to.0) {
-                        if let Err(reason) = h.endpoint.handle_packet(now, &bytes) {
+                        // By value, as a zero-copy driver hands datagrams over.
+                        if let Err(reason) = h.endpoint.handle_datagram(now, bytes) {
                             self.trace.push(
                                 now,
                                 TraceKind::Rejected {
