@@ -30,7 +30,28 @@ pub const fn fold(mut sum: u64) -> u16 {
 /// blocks and at most 1 MiB (see [`sum_even`]). With `COPY`, each block is also copied to the
 /// same place in `dst` (which is then as long as `piece`) while it is in registers, so copying
 /// and summing take one pass over the data instead of two.
+///
+/// With the `simd` feature, on an x86-64 CPU that has AVX2 (detected at run time, by the `pulp`
+/// crate), the wide-lane loop is compiled for AVX2; otherwise the narrow-lane loop, which suits
+/// the SSE2 every x86-64 CPU has (and other targets' vector units), is used.
 fn sum_blocks<const COPY: bool>(piece: &[u8], dst: &mut [u8]) -> u64 {
+    #[cfg(all(feature = "simd", target_arch = "x86_64"))]
+    if let Some(avx2) = pulp::x86::V3::try_new() {
+        return avx2.vectorize(
+            #[inline(always)]
+            || sum_blocks_wide::<COPY>(piece, dst),
+        );
+    }
+    sum_blocks_narrow::<COPY>(piece, dst)
+}
+
+/// [`sum_blocks`] for 128-bit vectors: sixteen 32-bit lanes, each keeping a wrapping sum of its
+/// words and one of their high halves (three SSE2 operations per 16 bytes). The sum of the low
+/// halves is then `all - (high << 16)` (mod 2^32, exact while it stays below 2^32), and low plus
+/// high halves is the 16-bit sum we want, before folding. A lane takes one word per block, at
+/// most 0xffff per half, so 2^16 blocks (4 MiB) cannot overflow it.
+#[inline(always)]
+fn sum_blocks_narrow<const COPY: bool>(piece: &[u8], dst: &mut [u8]) -> u64 {
     let mut all = [0u32; 16];
     let mut high = [0u32; 16];
     let mut out = dst.chunks_exact_mut(64);
@@ -57,6 +78,34 @@ fn sum_blocks<const COPY: bool>(piece: &[u8], dst: &mut [u8]) -> u64 {
         .sum()
 }
 
+/// [`sum_blocks`] for 256-bit vectors: each 32-bit word widened into one of sixteen 64-bit
+/// lanes (which cannot overflow for any input shorter than 2^32 words); with AVX2 the widening
+/// add is one operation per four words.
+#[cfg_attr(
+    not(all(feature = "simd", target_arch = "x86_64")),
+    allow(dead_code, reason = "only the AVX2 path uses it (and the tests)")
+)]
+#[inline(always)]
+fn sum_blocks_wide<const COPY: bool>(piece: &[u8], dst: &mut [u8]) -> u64 {
+    let mut lanes = [0u64; 16];
+    let mut out = dst.chunks_exact_mut(64);
+    for block in piece.chunks_exact(64) {
+        if COPY {
+            if let Some(d) = out.next() {
+                d.copy_from_slice(block);
+            }
+        }
+        for (l, b) in lanes.iter_mut().zip(block.chunks_exact(4)) {
+            *l += u64::from(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+        }
+    }
+    // A lane takes one word per block: below 2^14 * 2^32 = 2^46 for a 1 MiB piece, so the total
+    // of the sixteen stays below 2^50. Folding it to about 32 bits (2^32 = 1 mod 0xffff) keeps
+    // the caller's sum over many pieces far from overflow.
+    let total: u64 = lanes.iter().sum();
+    (total & 0xffff_ffff) + (total >> 32)
+}
+
 /// The folded ones'-complement sum of `data` as if it started at an even offset.
 fn sum_even(data: &[u8]) -> u16 {
     sum_even_copy::<false>(data, &mut [])
@@ -69,12 +118,8 @@ fn sum_even_copy<const COPY: bool>(data: &[u8], dst: &mut [u8]) -> u16 {
     // little-endian (RFC 1071 §2 (B): the sum is independent of byte order), so the loop has no
     // byte swaps.
     //
-    // Sixty-four bytes at a time, as sixteen 32-bit lanes (which the compiler turns into vector
-    // adds). Each lane keeps two plain wrapping sums: of its words, and of their high halves.
-    // The sum of the low halves is then `all - (high << 16)` (mod 2^32, exact while it stays
-    // below 2^32), and low + high halves is the 16-bit sum we want, before folding. A lane takes
-    // one word per block, at most 0xffff per half, so 2^16 blocks (4 MiB) cannot overflow it;
-    // the data is taken in pieces of 1 MiB to stay well inside that.
+    // Sixty-four bytes at a time, in lanes the compiler turns into vector adds (see
+    // `sum_blocks`); the data is taken in pieces of 1 MiB so that no lane can overflow.
     const PIECE: usize = 1 << 20;
     let mut acc: u64 = 0;
     let whole = data.len() - data.len() % 64;
@@ -295,6 +340,37 @@ mod tests {
                 whole.extend_from_slice(src);
                 assert_eq!(fused.finish(), reference(&whole), "len {len}: reference");
             }
+        }
+    }
+
+    #[test]
+    fn narrow_and_wide_lanes_agree_with_the_reference() {
+        for (fill, len) in [
+            (0x5au8, 64usize),
+            (0xff, 4096),
+            (0xff, 1 << 20),
+            (0x13, 65_472),
+        ] {
+            let data: alloc::vec::Vec<u8> = (0..len)
+                .map(|i| if i % 5 == 1 { (i % 241) as u8 } else { fill })
+                .collect();
+            let want = reference(&data);
+            let finish = |sum: u64| {
+                let s = fold(sum);
+                !if cfg!(target_endian = "little") {
+                    s.swap_bytes()
+                } else {
+                    s
+                }
+            };
+            assert_eq!(finish(sum_blocks_narrow::<false>(&data, &mut [])), want);
+            assert_eq!(finish(sum_blocks_wide::<false>(&data, &mut [])), want);
+            let mut copy = alloc::vec![0u8; len];
+            assert_eq!(finish(sum_blocks_wide::<true>(&data, &mut copy)), want);
+            assert!(copy == data, "wide lanes copy");
+            let mut copy = alloc::vec![0u8; len];
+            assert_eq!(finish(sum_blocks_narrow::<true>(&data, &mut copy)), want);
+            assert!(copy == data, "narrow lanes copy");
         }
     }
 
