@@ -373,8 +373,10 @@ fn throughput_cmd(args: &ThroughputArgs) -> Result<String, String> {
         );
         let _ = writeln!(
             out,
-            "  (Each byte is copied at least four times on its way, application -> send buffer \
-             -> segment -> receive buffer -> application, and checksummed twice.)"
+            "  (smoltcp copies each byte four times, application -> send buffer -> segment -> \
+             receive buffer -> application, and checksums it twice; synack copies it three \
+             times, as the segment it arrived in is kept until the application reads it, and \
+             checksums it while copying it into the segment.)"
         );
         for p in &problems {
             let _ = writeln!(out, "  problem: {p}");
