@@ -42,13 +42,7 @@ impl TxQueue {
 
     /// A buffer to build a datagram in: a spare (holding stale bytes) if there is one.
     pub(crate) fn buffer(&mut self) -> Vec<u8> {
-        match self.spares.pop() {
-            Some(b) => {
-                self.spare_bytes -= b.capacity();
-                b
-            }
-            None => Vec::new(),
-        }
+        self.take_spare().unwrap_or_default()
     }
 
     /// A spare, if there is one (for the driver to read into).

@@ -99,50 +99,18 @@ impl<'a> TcpRepr<'a> {
         let Some(buf) = buf.get_mut(..len) else {
             return 0;
         };
-        if checksum::pseudo_header(src, dst, IPPROTO_TCP, len).is_err() {
+        let Ok(mut sum) = checksum::pseudo_header(src, dst, IPPROTO_TCP, len) else {
             // Mismatched families or an oversized segment: write nothing.
             return 0;
-        }
+        };
         // The payload is summed while it is copied in: one pass over its bytes, not two.
         let mut payload = Checksum::new();
-        let (first, second) = buf[header_len..].split_at_mut(parts[0].len());
+        let (header, rest) = buf.split_at_mut(header_len);
+        let (first, second) = rest.split_at_mut(parts[0].len());
         payload
             .copy_and_add(first, parts[0])
             .copy_and_add(second, parts[1]);
-        self.emit_header_with(buf, src, dst, payload)
-    }
-
-    /// Writes the header into the first `self.header_len()` bytes of `segment`, whose remaining
-    /// bytes already hold the payload (`self.payload` is ignored), and checksums the whole
-    /// segment. Returns `segment.len()`, or 0 (nothing written) when `segment` is shorter than
-    /// the header or longer than an IP datagram can carry.
-    pub fn emit_around_payload(&self, segment: &mut [u8], src: IpAddr, dst: IpAddr) -> usize {
-        let Some(payload) = segment.get(self.header_len()..) else {
-            return 0;
-        };
-        let mut sum = Checksum::new();
-        sum.add_bytes(payload);
-        self.emit_header_with(segment, src, dst, sum)
-    }
-
-    /// Writes the header in front of the payload already in `segment`, whose sum is `payload`,
-    /// and sets the checksum. Returns `segment.len()`, or 0 as [`Self::emit_around_payload`].
-    fn emit_header_with(
-        &self,
-        segment: &mut [u8],
-        src: IpAddr,
-        dst: IpAddr,
-        payload: Checksum,
-    ) -> usize {
-        let header_len = self.header_len();
-        if segment.len() < header_len {
-            return 0;
-        }
-        let Ok(mut sum) = checksum::pseudo_header(src, dst, IPPROTO_TCP, segment.len()) else {
-            return 0;
-        };
         {
-            let header = &mut segment[..header_len];
             let mut packet = TcpPacket::new_unchecked(&mut *header);
             packet.set_src_port(self.src_port);
             packet.set_dst_port(self.dst_port);
@@ -155,12 +123,9 @@ impl<'a> TcpRepr<'a> {
             packet.set_urgent(self.urgent);
             self.options.emit(&mut header[TCP_HEADER_LEN..]);
         }
-        let value = sum
-            .add_bytes(&segment[..header_len])
-            .add_sum(payload)
-            .finish();
-        TcpPacket::new_unchecked(&mut *segment).set_checksum(value);
-        segment.len()
+        let value = sum.add_bytes(header).add_sum(payload).finish();
+        TcpPacket::new_unchecked(&mut *header).set_checksum(value);
+        len
     }
 }
 
