@@ -22,11 +22,15 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::Error;
 
 /// Folds a wide ones'-complement accumulator to 16 bits with end-around carry (RFC 1071 §4.1).
-pub const fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
+pub const fn fold(sum: u64) -> u16 {
+    // 2^32 and 2^16 are both 1 modulo 0xffff, so each step keeps the value modulo 0xffff (and
+    // keeps a non-zero sum non-zero). After the first step the sum is below 2^33, after the
+    // second below 2^18, after the third at most 0x1_0002, and after the fourth it fits.
+    let s = (sum & 0xffff_ffff) + (sum >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
 }
 
 /// The unfolded sum of the native-endian 16-bit words of `piece`, a whole number of 64-byte
@@ -111,7 +115,50 @@ fn sum_blocks_wide<const COPY: bool>(piece: &[u8], dst: &mut [u8]) -> u64 {
 
 /// The folded ones'-complement sum of `data` as if it started at an even offset.
 fn sum_even(data: &[u8]) -> u16 {
+    if data.len() < 64 {
+        // Headers (20 to 60 bytes) take this way: no block loop, no CPU-feature check.
+        return native_to_host(fold(sum_short(data)));
+    }
     sum_even_copy::<false>(data, &mut [])
+}
+
+/// The unfolded sum of the native-endian 16-bit words of `data` (an odd last byte padded with
+/// a zero byte, as RFC 1071 asks), eight bytes at a time: each 64-bit word is added as its two
+/// 32-bit halves, so the total cannot overflow for any slice shorter than 2^31 bytes. Meant for
+/// short pieces (headers, the tail after the block loop).
+#[inline]
+fn sum_short(data: &[u8]) -> u64 {
+    let halves = |v: u64| (v & 0xffff_ffff) + (v >> 32);
+    let mut acc = 0u64;
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        acc += halves(u64::from_ne_bytes(b));
+    }
+    let mut rest = words.remainder();
+    if let [a, b, c, d, more @ ..] = rest {
+        acc += u64::from(u32::from_ne_bytes([*a, *b, *c, *d]));
+        rest = more;
+    }
+    if let [a, b, more @ ..] = rest {
+        acc += u64::from(u16::from_ne_bytes([*a, *b]));
+        rest = more;
+    }
+    if let [a] = rest {
+        acc += u64::from(u16::from_ne_bytes([*a, 0]));
+    }
+    acc
+}
+
+/// A folded sum of native-endian words as the sum of big-endian words (RFC 1071 §2 (B)).
+#[inline]
+fn native_to_host(sum: u16) -> u16 {
+    if cfg!(target_endian = "little") {
+        sum.swap_bytes()
+    } else {
+        sum
+    }
 }
 
 /// [`sum_even`], and with `COPY` also copies `data` into `dst` (of the same length) in the same
@@ -139,24 +186,7 @@ fn sum_even_copy<const COPY: bool>(data: &[u8], dst: &mut [u8]) -> u16 {
     if COPY && dst_rest.len() == rest.len() {
         dst_rest.copy_from_slice(rest);
     }
-    let mut words = rest.chunks_exact(4);
-    for w in &mut words {
-        acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    match *words.remainder() {
-        [a, b, c] => {
-            acc += u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0]));
-        }
-        [a, b] => acc += u64::from(u16::from_ne_bytes([a, b])),
-        [a] => acc += u64::from(u16::from_ne_bytes([a, 0])),
-        _ => {}
-    }
-    let sum = fold(acc);
-    if cfg!(target_endian = "little") {
-        sum.swap_bytes()
-    } else {
-        sum
-    }
+    native_to_host(fold(acc + sum_short(rest)))
 }
 
 /// A running Internet checksum over a byte stream fed in pieces of any length.
