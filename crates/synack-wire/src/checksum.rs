@@ -207,6 +207,13 @@ impl Checksum {
         Self { sum: 0, odd: false }
     }
 
+    /// The running sum of an even number of bytes whose folded ones'-complement sum (of
+    /// big-endian 16-bit words) is `sum`: for a header summed from its field values rather than
+    /// from its bytes.
+    pub const fn from_sum(sum: u16) -> Self {
+        Self { sum, odd: false }
+    }
+
     /// Adds `data`, which follows whatever was added before.
     pub fn add_bytes(&mut self, data: &[u8]) -> &mut Self {
         self.add_sum(Checksum {

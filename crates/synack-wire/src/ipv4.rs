@@ -404,18 +404,29 @@ impl Ipv4Repr {
         let Some(header) = buf.get_mut(..IPV4_HEADER_LEN) else {
             return 0;
         };
-        let mut packet = Ipv4Packet::new_unchecked(header);
-        packet.set_version(4);
-        packet.set_header_len(IPV4_HEADER_LEN);
-        packet.set_dscp_ecn(self.dscp_ecn);
-        packet.set_total_len(total_len);
-        packet.set_ident(self.ident);
-        packet.set_flags_and_frag_offset(self.dont_frag, false, 0);
-        packet.set_ttl(self.ttl);
-        packet.set_protocol(self.protocol);
-        packet.set_src_addr(self.src);
-        packet.set_dst_addr(self.dst);
-        packet.fill_checksum();
+        // The header is assembled in registers and its checksum taken from the field values
+        // (RFC 1071: the sum of its sixteen-bit words), then written at once: summing bytes just
+        // written one field at a time would read them back through the store buffer.
+        let flags = if self.dont_frag { FLAG_DF } else { 0 };
+        let (src, dst) = (u32::from(self.src), u32::from(self.dst));
+        let mut words = [
+            0x4500 | u16::from(self.dscp_ecn),
+            total_len,
+            self.ident,
+            flags,
+            u16::from(self.ttl) << 8 | u16::from(self.protocol),
+            0,
+            (src >> 16) as u16,
+            src as u16,
+            (dst >> 16) as u16,
+            dst as u16,
+        ];
+        words[5] = !checksum::fold(words.iter().map(|&w| u64::from(w)).sum());
+        let mut bytes = [0u8; IPV4_HEADER_LEN];
+        for (b, w) in bytes.chunks_exact_mut(2).zip(words) {
+            b.copy_from_slice(&w.to_be_bytes());
+        }
+        header.copy_from_slice(&bytes);
         IPV4_HEADER_LEN
     }
 }

@@ -184,6 +184,10 @@ proptest! {
         let mut buf = vec![0u8; repr.buffer_len() + padding];
         prop_assert_eq!(repr.emit(&mut buf), 20);
         buf[20..20 + payload.len()].copy_from_slice(&payload);
+        // The checksum emit takes from the field values is the one summed from the bytes.
+        let mut again = buf.clone();
+        Ipv4Packet::new_unchecked(&mut again[..]).fill_checksum();
+        prop_assert_eq!(&again, &buf);
         let packet = Ipv4Packet::new_checked(&buf[..]).unwrap();
         prop_assert_eq!(Ipv4Repr::parse(&packet).unwrap(), repr);
         prop_assert_eq!(packet.payload(), &payload[..]);

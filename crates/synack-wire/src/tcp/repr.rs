@@ -110,21 +110,33 @@ impl<'a> TcpRepr<'a> {
         payload
             .copy_and_add(first, parts[0])
             .copy_and_add(second, parts[1]);
-        {
-            let mut packet = TcpPacket::new_unchecked(&mut *header);
-            packet.set_src_port(self.src_port);
-            packet.set_dst_port(self.dst_port);
-            packet.set_seq(self.seq);
-            packet.set_ack(self.ack);
-            packet.set_header_len(header_len);
-            packet.set_flags(self.flags);
-            packet.set_window(self.window);
-            packet.set_checksum(0);
-            packet.set_urgent(self.urgent);
-            self.options.emit(&mut header[TCP_HEADER_LEN..]);
+        // The fixed header is summed from the field values and written at once with its
+        // checksum, rather than written field by field and read back (which stalls on the store
+        // buffer); only the options are summed from their bytes.
+        self.options.emit(&mut header[TCP_HEADER_LEN..]);
+        let mut words = [
+            self.src_port,
+            self.dst_port,
+            (self.seq >> 16) as u16,
+            self.seq as u16,
+            (self.ack >> 16) as u16,
+            self.ack as u16,
+            // Data Offset in the top four bits (at most 15 words: lossless), reserved bits zero.
+            ((header_len / 4) as u16) << 12 | u16::from(self.flags.bits()),
+            self.window,
+            0,
+            self.urgent,
+        ];
+        let fixed: u64 = words.iter().map(|&w| u64::from(w)).sum();
+        sum.add_sum(Checksum::from_sum(checksum::fold(fixed)))
+            .add_bytes(&header[TCP_HEADER_LEN..])
+            .add_sum(payload);
+        words[8] = sum.finish();
+        let mut bytes = [0u8; TCP_HEADER_LEN];
+        for (b, w) in bytes.chunks_exact_mut(2).zip(words) {
+            b.copy_from_slice(&w.to_be_bytes());
         }
-        let value = sum.add_bytes(header).add_sum(payload).finish();
-        TcpPacket::new_unchecked(&mut *header).set_checksum(value);
+        header[..TCP_HEADER_LEN].copy_from_slice(&bytes);
         len
     }
 }
