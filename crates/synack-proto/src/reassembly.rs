@@ -107,6 +107,26 @@ impl Reassembly {
         }
     }
 
+    /// The first part of `[offset, offset + len)` that is held already, if any: the duplicate a
+    /// D-SACK block reports (RFC 2883 §4; Linux reports the first overlap it meets,
+    /// `tcp_data_queue_ofo`).
+    pub fn first_overlap(&self, offset: u64, len: u64) -> Option<(u64, u64)> {
+        let end = offset + len;
+        if len == 0 {
+            return None;
+        }
+        if let Some((k, v)) = self.ranges.range(..=offset).next_back() {
+            let held_end = *k + v.len() as u64;
+            if held_end > offset {
+                return Some((offset, held_end.min(end)));
+            }
+        }
+        self.ranges
+            .range(offset..end)
+            .next()
+            .map(|(k, v)| (*k, (*k + v.len() as u64).min(end)))
+    }
+
     /// Removes and returns the data that starts at or before `next` (the reader's position), from
     /// `next` on. Ranges wholly below `next` are discarded.
     pub fn pop_at(&mut self, next: u64) -> Option<Vec<u8>> {
@@ -188,6 +208,22 @@ mod tests {
         assert_eq!(r.pop_at(15).as_deref(), Some(&b"pqrstuv"[..]));
         assert!(r.is_empty());
         assert_eq!(r.bytes(), 0);
+    }
+
+    #[test]
+    fn first_overlap_is_the_lowest_held_part_of_the_range() {
+        let mut r = Reassembly::new();
+        r.insert(100, b"aaaa");
+        r.insert(200, b"bbbb");
+        assert_eq!(r.first_overlap(0, 100), None);
+        assert_eq!(r.first_overlap(104, 96), None);
+        assert_eq!(r.first_overlap(100, 4), Some((100, 104)));
+        assert_eq!(r.first_overlap(102, 50), Some((102, 104)));
+        assert_eq!(r.first_overlap(90, 20), Some((100, 104)));
+        assert_eq!(r.first_overlap(150, 100), Some((200, 204)));
+        assert_eq!(r.first_overlap(201, 2), Some((201, 203)));
+        assert_eq!(r.first_overlap(50, 500), Some((100, 104)));
+        assert_eq!(r.first_overlap(100, 0), None);
     }
 
     #[test]

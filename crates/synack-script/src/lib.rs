@@ -37,8 +37,7 @@
 //! annotations (`[ect0]`, `tos`, `ttl`, `flowlabel`), encapsulation (`ipv4 a > b:`, GRE, MPLS),
 //! fuzzing annotations, `sendmsg`/`recvmsg`/`sendto` with data in `msghdr`, `epoll`, `ioctl`,
 //! `MSG_PEEK`, `TCP_INFO`, TCP Fast Open, MD5 and PSP, `--define`d symbols, and the wire
-//! client/server modes. Keepalive and user-timeout socket options are stored and read back but
-//! the engine has no keepalive or user timeout to apply them to.
+//! client/server modes.
 //!
 //! [packetdrill]: https://github.com/google/packetdrill
 #![forbid(unsafe_code)]

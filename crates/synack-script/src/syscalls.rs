@@ -17,12 +17,13 @@
 //!
 //! Socket options that change the engine's configuration (`SO_RCVBUF`, `SO_SNDBUF`,
 //! `TCP_MAXSEG`) take effect when set before the engine starts (the first `listen`, `connect` or
-//! injected packet). Keepalive and user-timeout options are stored and read back, but the engine
-//! has no keepalive or user timeout to apply them to.
+//! injected packet). `TCP_NODELAY`, keepalive (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
+//! `TCP_KEEPCNT`) and `TCP_USER_TIMEOUT` act on a connection at once, and an accepted socket
+//! inherits them from its listener, as on Linux.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use synack_proto::{ConnHandle, Error, ListenerHandle, State};
+use synack_proto::{ConnHandle, Duration, Error, Keepalive, ListenerHandle, State};
 
 use crate::ast::{Expr, SyscallSpec, TimeType};
 use crate::runtime::{secs, EventCtx, Fail, Runner, Sut, SutState};
@@ -844,10 +845,7 @@ impl Runner<'_> {
         let r = self.ep().connect(now, remote, s.bound);
         match r {
             Ok(h) => {
-                if s.opts.nodelay != 0 {
-                    let now = self.instant();
-                    let _ = self.ep().set_nodelay(now, h, true);
-                }
+                self.apply_conn_opts(h, &s.opts);
                 if let Some(s) = self.sock_mut(fd) {
                     s.kind = Kind::Conn(h);
                     s.state = SockState::Connecting;
@@ -1017,7 +1015,40 @@ impl Runner<'_> {
             (1, _) | (6, _) => return Ok(SysResult::err("ENOPROTOOPT")),
             _ => return Ok(SysResult::err("ENOPROTOOPT")),
         }
+        // Keepalive and the user timeout act on a connection at once, as on Linux.
+        if let (Kind::Conn(h), (1, 9) | (6, 4..=6) | (6, 18)) = (kind, (level, name)) {
+            let opts = match self.sock(fd) {
+                Ok(s) => s.opts.clone(),
+                Err(e) => return Ok(e),
+            };
+            let now = self.instant();
+            if name == 18 {
+                let t = (opts.user_timeout > 0)
+                    .then(|| Duration::from_millis(opts.user_timeout.unsigned_abs()));
+                let _ = self.ep().set_user_timeout(h, t);
+            } else if opts.keepalive != 0 || name == 9 {
+                let ka = (opts.keepalive != 0).then(|| keepalive_of(&opts));
+                let _ = self.ep().set_keepalive(now, h, ka);
+            }
+            self.collect();
+        }
         Ok(SysResult::ok(0))
+    }
+
+    /// Applies a new connection's socket options (those an accepted socket inherits from its
+    /// listener, or set before `connect`) to the engine.
+    fn apply_conn_opts(&mut self, h: ConnHandle, opts: &SockOpts) {
+        let now = self.instant();
+        if opts.nodelay != 0 {
+            let _ = self.ep().set_nodelay(now, h, true);
+        }
+        if opts.user_timeout > 0 {
+            let t = Duration::from_millis(opts.user_timeout.unsigned_abs());
+            let _ = self.ep().set_user_timeout(h, Some(t));
+        }
+        if opts.keepalive != 0 {
+            let _ = self.ep().set_keepalive(now, h, Some(keepalive_of(opts)));
+        }
     }
 
     fn sys_getsockopt(
@@ -1167,10 +1198,7 @@ impl Runner<'_> {
                         }
                         let mut opts = s.opts.clone();
                         opts.linger = s.opts.linger;
-                        if opts.nodelay != 0 {
-                            let now = self.instant();
-                            let _ = self.ep().set_nodelay(now, h, true);
-                        }
+                        self.apply_conn_opts(h, &opts);
                         self.fds.insert(
                             *new_fd,
                             Fd::Socket(Sock {
@@ -1435,4 +1463,14 @@ fn iov_len(e: &Expr) -> Result<i64, String> {
         }
     }
     Ok(total)
+}
+
+/// The engine's keepalive settings for a socket's `TCP_KEEPIDLE`, `TCP_KEEPINTVL` and
+/// `TCP_KEEPCNT` (seconds, seconds, probes; validated when set).
+fn keepalive_of(opts: &SockOpts) -> Keepalive {
+    Keepalive {
+        idle: Duration::from_secs(opts.keepidle.clamp(1, 32767).unsigned_abs()),
+        interval: Duration::from_secs(opts.keepintvl.clamp(1, 32767).unsigned_abs()),
+        probes: opts.keepcnt.clamp(1, 127) as u8,
+    }
 }

@@ -589,6 +589,14 @@ impl Connection {
         } else {
             // Out of order: hold it and acknowledge at once, so the sender sees the hole.
             if data_len > 0 {
+                // Bytes held already are reported as a duplicate (RFC 2883 §4: the D-SACK block
+                // goes first, the SACK blocks of what is held after it), as Linux does.
+                if let Some((l, r)) = self.ooo.first_overlap(offset, data_len) {
+                    self.dsack = Some((start + (l - offset) as u32, start + (r - offset) as u32));
+                    if r - l == data_len {
+                        ctx.counters.duplicate_data += 1;
+                    }
+                }
                 self.ooo.insert(offset, payload);
                 ctx.counters.ofo_queue += 1;
             }

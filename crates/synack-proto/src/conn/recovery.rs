@@ -59,11 +59,13 @@ impl SentSeg {
 
     /// Whether an ACK echoing `tsecr` can be for this segment's last transmission: its TSecr
     /// is not older than the TSval that transmission carried (RFC 8985 §6.2 step 2). Without
-    /// timestamps a retransmitted segment's ACK is ambiguous and gives no sample.
+    /// timestamps nothing here tells the copies apart, and RACK's min-RTT test alone decides
+    /// (RFC 8985 §6.2 step 2, Linux `tcp_rack_advance`): an ACK that comes at least a minimum
+    /// RTT after the retransmission is taken as the retransmission's.
     pub fn answers(&self, tsecr: Option<u32>) -> bool {
         match tsecr {
             Some(echo) => (echo.wrapping_sub(self.xmit_tsval) as i32) >= 0,
-            None => !self.ever_retrans,
+            None => true,
         }
     }
 }
