@@ -111,6 +111,34 @@ fn lossy_runs_deliver_every_byte_and_close_both_ends() {
 }
 
 #[test]
+fn lossy_runs_without_timestamps_or_sack_deliver_every_byte() {
+    for (sack, seed) in [("on", "11"), ("off", "12")] {
+        let (out, j) = json_run(&[
+            "--bytes",
+            "512k",
+            "--seed",
+            seed,
+            "--timestamps",
+            "off",
+            "--sack",
+            sack,
+            "--loss",
+            "5%",
+            "--reorder",
+            "3%",
+            "--duplicate",
+            "3%",
+        ]);
+        assert!(out.status.success(), "sack {sack}: {}\n{j}", stderr(&out));
+        assert_eq!(field(&j, "timestamps"), Some("false"), "{j}");
+        assert_eq!(field(&j, "sha256_match"), Some("true"), "{j}");
+        assert_eq!(field(&j, "client_final_state"), Some("\"CLOSED\""), "{j}");
+        assert_eq!(field(&j, "server_final_state"), Some("\"CLOSED\""), "{j}");
+        assert!(number(&j, "retransmitted_segments") > 0.0, "{j}");
+    }
+}
+
+#[test]
 fn same_seed_same_run() {
     let strip = |j: &str| {
         let wall = field(j, "wall_seconds").unwrap().to_string();
@@ -187,6 +215,10 @@ fn bad_flags_give_one_line_errors() {
         (
             &["--sack", "maybe"][..],
             "synack: error: --sack must be on or off (got maybe)",
+        ),
+        (
+            &["--timestamps", "sometimes"][..],
+            "synack: error: --timestamps must be on or off (got sometimes)",
         ),
         (
             &["--rate", "0"][..],

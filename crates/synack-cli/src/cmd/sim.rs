@@ -132,6 +132,10 @@ pub struct Args {
     /// Selective acknowledgments: on or off.
     #[arg(long, value_name = "ON|OFF", default_value = "on")]
     pub sack: String,
+    /// TCP timestamps (RFC 7323: RTT samples from every ACK, PAWS): on or off, as Linux's
+    /// tcp_timestamps.
+    #[arg(long, value_name = "ON|OFF", default_value = "on")]
+    pub timestamps: String,
     /// Fix the send buffer of each connection at this size (k, M, G suffixes) [default: the
     /// engine's, 16 KiB auto-tuned up to 4 MiB, as Linux's tcp_wmem].
     #[arg(long, allow_hyphen_values = true, value_name = "BYTES")]
@@ -192,6 +196,7 @@ struct Plan {
     direction: Direction,
     cc: Algorithm,
     sack: bool,
+    timestamps: bool,
     /// A fixed send buffer, or the engine's auto-tuned default.
     sndbuf: Option<usize>,
     /// A fixed receive buffer, or the engine's auto-tuned default.
@@ -352,11 +357,13 @@ impl Plan {
             "newreno" | "reno" => Algorithm::NewReno,
             _ => return Err(format!("--cc must be cubic or newreno (got {})", args.cc)),
         };
-        let sack = match args.sack.trim().to_ascii_lowercase().as_str() {
-            "on" | "true" | "yes" | "1" => true,
-            "off" | "false" | "no" | "0" => false,
-            _ => return Err(format!("--sack must be on or off (got {})", args.sack)),
+        let switch = |flag: &str, text: &str| match text.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" => Ok(true),
+            "off" | "false" | "no" | "0" => Ok(false),
+            _ => Err(format!("--{flag} must be on or off (got {text})")),
         };
+        let sack = switch("sack", &args.sack)?;
+        let timestamps = switch("timestamps", &args.timestamps)?;
         let buffer = |flag: &str, text: &str| -> Result<usize, String> {
             let v = parse_bytes(flag, text)?;
             if !(1024..=MAX_BUFFER).contains(&v) {
@@ -394,6 +401,7 @@ impl Plan {
             direction,
             cc,
             sack,
+            timestamps,
             sndbuf,
             rcvbuf,
             time_limit: Duration::ZERO,
@@ -472,6 +480,7 @@ impl Plan {
         let mut config = Config {
             mss: u16::try_from(self.mtu - 40).unwrap_or(u16::MAX),
             sack: self.sack,
+            timestamps: self.timestamps,
             congestion_control: self.cc,
             ..Config::default()
         };
@@ -1046,9 +1055,10 @@ fn summary(plan: &Plan, r: &Report) -> String {
     let _ = writeln!(out, "  link       {}", plan.describe_link());
     let _ = writeln!(
         out,
-        "  tcp        {}, SACK {}, {}, MSS {}",
+        "  tcp        {}, SACK {}, timestamps {}, {}, MSS {}",
         plan.cc,
         if plan.sack { "on" } else { "off" },
+        if plan.timestamps { "on" } else { "off" },
         plan.describe_buffers(),
         plan.mtu - 40
     );
@@ -1180,6 +1190,7 @@ fn json(plan: &Plan, r: &Report) -> String {
         ("corrupt", json_f64(plan.corrupt)),
         ("cc", json_str(plan.cc.as_str())),
         ("sack", plan.sack.to_string()),
+        ("timestamps", plan.timestamps.to_string()),
         (
             "sndbuf",
             plan.sndbuf.map_or("null".to_string(), |b| b.to_string()),
