@@ -79,6 +79,22 @@ fn json_line_has_every_field() {
     assert!(number(&j, "wall_seconds") >= 0.0, "{j}");
 }
 
+/// The run succeeded, every byte matched, and both ends ended CLOSED.
+fn assert_exact_and_closed(out: &Output, j: &str, what: &str) {
+    assert!(out.status.success(), "{what}: {}\n{j}", stderr(out));
+    assert_eq!(field(j, "sha256_match"), Some("true"), "{what}: {j}");
+    assert_eq!(
+        field(j, "client_final_state"),
+        Some("\"CLOSED\""),
+        "{what}: {j}"
+    );
+    assert_eq!(
+        field(j, "server_final_state"),
+        Some("\"CLOSED\""),
+        "{what}: {j}"
+    );
+}
+
 #[test]
 fn lossy_runs_deliver_every_byte_and_close_both_ends() {
     for (seed, dir) in [("7", "c2s"), ("8", "s2c"), ("9", "both")] {
@@ -100,10 +116,7 @@ fn lossy_runs_deliver_every_byte_and_close_both_ends() {
             "--jitter",
             "2",
         ]);
-        assert!(out.status.success(), "{dir}: {}\n{j}", stderr(&out));
-        assert_eq!(field(&j, "sha256_match"), Some("true"), "{j}");
-        assert_eq!(field(&j, "client_final_state"), Some("\"CLOSED\""), "{j}");
-        assert_eq!(field(&j, "server_final_state"), Some("\"CLOSED\""), "{j}");
+        assert_exact_and_closed(&out, &j, dir);
         let streams = if dir == "both" { 2.0 } else { 1.0 };
         assert_eq!(number(&j, "bytes_received"), 524_288.0 * streams, "{j}");
         assert!(number(&j, "packets_lost") > 0.0, "{j}");
@@ -129,11 +142,8 @@ fn lossy_runs_without_timestamps_or_sack_deliver_every_byte() {
             "--duplicate",
             "3%",
         ]);
-        assert!(out.status.success(), "sack {sack}: {}\n{j}", stderr(&out));
+        assert_exact_and_closed(&out, &j, &format!("sack {sack}"));
         assert_eq!(field(&j, "timestamps"), Some("false"), "{j}");
-        assert_eq!(field(&j, "sha256_match"), Some("true"), "{j}");
-        assert_eq!(field(&j, "client_final_state"), Some("\"CLOSED\""), "{j}");
-        assert_eq!(field(&j, "server_final_state"), Some("\"CLOSED\""), "{j}");
         assert!(number(&j, "retransmitted_segments") > 0.0, "{j}");
     }
 }
