@@ -845,19 +845,20 @@ fn c13_orphaned_fin_wait_2_is_reclaimed_after_60_s() {
 fn c05_old_data_resent_with_the_fin_after_close_is_acked_not_reset() {
     let (mut net, conn) = established(16);
     let (c, s, x) = (conn.client, conn.server, conn.x);
-    // Around T everything the server sends is lost (its ACK of the data, its FIN), and so is
-    // the client's bare FIN.
+    // For 300 ms from T everything the server sends is lost (its ACK of the data, its FIN and
+    // the FIN's first retransmission), and so is the client's bare FIN, twice: as first sent
+    // and as resent by the tail loss probe. So the client's RTO resends the data with its FIN.
     net.sim.drop_matching(
         net.server,
         net.client,
-        |p| p.time >= T && p.time < at(T, 100),
+        |p| p.time >= T && p.time < at(T, 300),
         None,
     );
     net.sim.drop_matching(
         net.client,
         net.server,
         |p| p.flags.fin() && p.payload_len == 0,
-        Some(1),
+        Some(2),
     );
     net.run_until(T);
     net.send(net.client, c, &pattern(1000, 9));

@@ -620,7 +620,7 @@ fn retransmission() -> Run {
             &format!("SRTT {srtt} ms -> RTO {} ms", info.rto.as_millis()),
         );
     }
-    sim.drop_matching(c, s, |p| p.payload_len > 0, Some(2));
+    sim.drop_matching(c, s, |p| p.payload_len > 0, Some(3));
     sim.app_send_all(c, conn, b"hello, are you there?");
     sim.run_for(Duration::from_secs(3));
     finish(
@@ -630,9 +630,13 @@ fn retransmission() -> Run {
         "Data that is not acknowledged is resent when the retransmission timer expires. The \
          timeout comes from measured round-trip times (RFC 6298): here the handshake measured \
          100 ms, so RTO = SRTT + max(4·RTTVAR, 200 ms) = 300 ms. The first copy is lost and \
-         resent after 300 ms; that copy is lost too, and the timer backs off exponentially: the \
-         next try comes 600 ms later and gets through. Retransmitted segments give no RTT \
-         sample (Karn's rule), so the estimate is not spoiled by ambiguous ACKs.",
+         resent after 300 ms: with SACK this first resend is a tail loss probe (RFC 8985), which \
+         takes the RTO's place when its own timeout (2·SRTT + 200 ms for a lone segment) would \
+         come later, as on Linux. It is lost too; the retransmission timer, restarted from the \
+         probe, fires 300 ms later, and that copy is lost as well. Now the timer backs off \
+         exponentially: the next try comes 600 ms later and gets through. Retransmitted \
+         segments give no RTT sample (Karn's rule), so the estimate is not spoiled by \
+         ambiguous ACKs.",
     )
 }
 

@@ -428,8 +428,8 @@ impl Connection {
     }
 
     /// Arms the tail loss probe (RFC 8985 §7.2): with SACK, data in flight, no recovery under
-    /// way and no probe outstanding, a probe goes out after about two round trips, well before
-    /// the RTO.
+    /// way and no probe outstanding, a probe goes out after about two round trips, or at the
+    /// RTO in the RTO's place when that comes first (as Linux does).
     fn arm_tlp(&mut self, ctx: &Ctx<'_>) {
         if !ctx.config.tail_loss_probe
             || !self.opts.sack
@@ -444,7 +444,9 @@ impl Connection {
         let rto_remaining = self
             .rtx_deadline
             .map(|d| d.saturating_duration_since(ctx.now));
-        let segs = self.flight().div_ceil(self.snd_mss.max(1));
+        // Segments sent and not yet cumulatively acknowledged, a FIN on its own counting as one
+        // (Linux `packets_out`).
+        let segs = u32::try_from(self.rtx.segs.len()).unwrap_or(u32::MAX);
         // RFC 8985 §7.2's PTO with Linux's floors (tcp_schedule_loss_probe): 2·SRTT plus the
         // minimum RTO when one segment is in flight (its ACK may be delayed), plus 2 ms
         // otherwise, so that microsecond round trips do not probe too early.
@@ -456,9 +458,11 @@ impl Connection {
         } else {
             pto
         };
-        if rto_remaining.is_some_and(|r| pto >= r) {
-            return;
-        }
+        // A probe due after the pending RTO is cut to it and goes out in the RTO's place; the
+        // RTO is then armed again from the probe (Linux tcp_schedule_loss_probe replaces the
+        // retransmission timer with the probe timer). With one segment in flight this makes the
+        // first resend a probe: timeouts back off only after it.
+        let pto = rto_remaining.map_or(pto, |r| pto.min(r));
         self.tlp_deadline = Some(ctx.now + pto);
     }
 
@@ -496,6 +500,12 @@ impl Connection {
                 return;
             }
         }
+        // The probe first: it is never armed beyond the RTO, and when both are due it takes the
+        // RTO's place (sending it re-arms the RTO from now).
+        if self.tlp_deadline.is_some_and(|d| d <= now) {
+            self.tlp_deadline = None;
+            self.send_loss_probe(ctx);
+        }
         if self.rtx_deadline.is_some_and(|d| d <= now) {
             self.rtx_deadline = None;
             self.on_rto(ctx);
@@ -506,10 +516,6 @@ impl Connection {
         if self.reorder_deadline.is_some_and(|d| d <= now) {
             self.reorder_deadline = None;
             self.detect_losses(ctx, false, false);
-        }
-        if self.tlp_deadline.is_some_and(|d| d <= now) {
-            self.tlp_deadline = None;
-            self.send_loss_probe(ctx);
         }
         if self.keepalive_deadline.is_some_and(|d| d <= now) {
             self.keepalive_deadline = None;
