@@ -13,9 +13,12 @@ use alloc::vec::Vec;
 #[derive(Debug, Default)]
 pub struct Reassembly {
     ranges: BTreeMap<u64, Vec<u8>>,
+    /// For each range (by its start), when data last arrived in it: SACK blocks go out most
+    /// recent first (RFC 2018 §4).
+    touched: BTreeMap<u64, u64>,
+    /// Counts inserts, to stamp `touched`.
+    clock: u64,
     bytes: usize,
-    /// The range touched by the latest insert (RFC 2018 §4: the first SACK block reports it).
-    latest: Option<(u64, u64)>,
 }
 
 /// What an insert did.
@@ -89,6 +92,7 @@ impl Reassembly {
             let at = (offset - merged_start) as usize;
             buf[at..at + data.len()].copy_from_slice(data);
             for k in &keys {
+                self.touched.remove(k);
                 if let Some(v) = self.ranges.remove(k) {
                     self.bytes -= v.len();
                     let at = (*k - merged_start) as usize;
@@ -100,7 +104,8 @@ impl Reassembly {
         }
         self.bytes += buf.len();
         self.ranges.insert(start, buf);
-        self.latest = Some((offset, offset + data.len() as u64));
+        self.clock += 1;
+        self.touched.insert(start, self.clock);
         let _ = end;
         Inserted {
             new_bytes: self.bytes.saturating_sub(before),
@@ -136,6 +141,7 @@ impl Reassembly {
                 return None;
             }
             let len = v.len() as u64;
+            self.touched.remove(&k);
             let data = self.ranges.remove(&k)?;
             self.bytes -= data.len();
             if k + len <= next {
@@ -155,37 +161,24 @@ impl Reassembly {
         self.ranges.iter().map(|(k, v)| (*k, *k + v.len() as u64))
     }
 
-    /// Up to `max` ranges for SACK blocks: the one holding the most recently received data first
-    /// (RFC 2018 §4), then the others from the highest down.
+    /// Up to `max` ranges for SACK blocks, most recently touched first: the one holding the
+    /// data that arrived last, then the others in the order data last arrived in them (RFC 2018
+    /// §4; Linux keeps its `selective_acks` in that order, moving a block to the front when it
+    /// grows).
     pub fn sack_ranges(&self, max: usize) -> Vec<(u64, u64)> {
-        let mut out = Vec::new();
-        if max == 0 {
-            return out;
-        }
-        let latest = self.latest.and_then(|(s, e)| {
-            self.ranges()
-                .find(|(a, b)| *a <= s && e <= *b)
-                .or_else(|| self.ranges().find(|(a, b)| *a < e && s < *b))
-        });
-        if let Some(r) = latest {
-            out.push(r);
-        }
-        for r in self.ranges().collect::<Vec<_>>().into_iter().rev() {
-            if out.len() >= max {
-                break;
-            }
-            if Some(r) != latest {
-                out.push(r);
-            }
-        }
-        out
+        let mut all: Vec<(u64, (u64, u64))> = self
+            .ranges()
+            .map(|(a, b)| (self.touched.get(&a).copied().unwrap_or(0), (a, b)))
+            .collect();
+        all.sort_unstable_by_key(|(stamp, _)| core::cmp::Reverse(*stamp));
+        all.into_iter().take(max).map(|(_, r)| r).collect()
     }
 
     /// Drops everything.
     pub fn clear(&mut self) {
         self.ranges.clear();
+        self.touched.clear();
         self.bytes = 0;
-        self.latest = None;
     }
 }
 
@@ -224,6 +217,25 @@ mod tests {
         assert_eq!(r.first_overlap(201, 2), Some((201, 203)));
         assert_eq!(r.first_overlap(50, 500), Some((100, 104)));
         assert_eq!(r.first_overlap(100, 0), None);
+    }
+
+    #[test]
+    fn sack_ranges_come_most_recently_touched_first() {
+        let mut r = Reassembly::new();
+        r.insert(20, b"x");
+        r.insert(40, b"x");
+        r.insert(60, b"x");
+        assert_eq!(r.sack_ranges(4), alloc::vec![(60, 61), (40, 41), (20, 21)]);
+        // Joining the two oldest makes the joined range the most recent; the others keep
+        // their order of arrival, not of sequence.
+        r.insert(21, &[0; 19]);
+        assert_eq!(r.sack_ranges(4), alloc::vec![(20, 41), (60, 61)]);
+        r.insert(80, b"x");
+        assert_eq!(r.sack_ranges(4), alloc::vec![(80, 81), (20, 41), (60, 61)]);
+        assert_eq!(r.sack_ranges(2), alloc::vec![(80, 81), (20, 41)]);
+        // Popping a range leaves the others' order alone.
+        assert!(r.pop_at(20).is_some());
+        assert_eq!(r.sack_ranges(4), alloc::vec![(80, 81), (60, 61)]);
     }
 
     #[test]
