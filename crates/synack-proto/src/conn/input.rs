@@ -183,6 +183,7 @@ impl Connection {
                     if !seg.payload.is_empty() {
                         self.dsack = Some((seq, seq + seg.payload.len() as u32));
                     }
+                    self.enter_quickack_mode();
                 }
                 self.ack_now = true;
             }
@@ -518,6 +519,7 @@ impl Connection {
             start += cut as u32;
             if cut > 0 && payload.is_empty() && !seg.flags.fin() {
                 ctx.counters.duplicate_data += 1;
+                self.enter_quickack_mode();
                 self.ack_now = true;
                 return;
             }
@@ -563,6 +565,7 @@ impl Connection {
             if take > 0 {
                 self.unacked_segs += 1;
                 self.grow_window(take as u32);
+                self.last_data_rcv = Some(ctx.now);
             }
             // Pull in whatever the out-of-order queue now joins.
             while let Some(more) = self.ooo.pop_at(self.rcv_offset) {
@@ -619,6 +622,16 @@ impl Connection {
             let incr = (2 * mss).max(2 * len);
             self.rcv_ssthresh = self.rcv_ssthresh.saturating_add(incr).min(clamp);
         }
+    }
+
+    /// Old data arrived again: our ACK was probably lost, so the next ones go at once (Linux
+    /// `tcp_enter_quickack_mode`: quick ACKs for up to half the window's worth of segments, at
+    /// most 16, and ping-pong mode left).
+    fn enter_quickack_mode(&mut self) {
+        let wnd = self.rcv_adv.diff(self.rcv_wup).max(0) as u32;
+        let quick = (wnd / (2 * u32::from(self.our_mss).max(1))).clamp(2, 16);
+        self.quickacks = self.quickacks.max(quick);
+        self.pingpong = false;
     }
 
     /// Decides between an immediate and a delayed ACK for in-order data (RFC 9293 §3.8.6.3,

@@ -188,8 +188,13 @@ pub(crate) struct Connection {
     pub unacked_segs: u32,
     /// Remaining segments to acknowledge at once (Linux quick-ACK mode).
     pub quickacks: u32,
-    /// Delayed-ACK ("ping-pong") mode: entered when the peer's FIN arrives, as Linux does.
+    /// Delayed-ACK ("ping-pong") mode, as Linux's: entered when we send data within the
+    /// delayed-ACK timeout of receiving some (an interactive exchange, whose ACKs ride on the
+    /// replies) or when the peer's FIN arrives; left when the delayed-ACK timer has to send a
+    /// bare ACK after all, or when old data arrives (quick-ACK mode again).
     pub pingpong: bool,
+    /// When in-order data last arrived (Linux `icsk_ack.lrcvtime`).
+    pub last_data_rcv: Option<Instant>,
 
     // Congestion control and loss recovery.
     /// The congestion-control algorithm chosen for this connection.
@@ -309,6 +314,7 @@ impl Connection {
             unacked_segs: 0,
             quickacks: 16,
             pingpong: false,
+            last_data_rcv: None,
             cc_algorithm: config.congestion_control,
             cc: None,
             rtx: recovery::RtxQueue::default(),

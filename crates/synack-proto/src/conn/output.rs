@@ -170,6 +170,16 @@ impl Connection {
         off: usize,
         len: usize,
     ) {
+        // Data sent within the delayed-ACK timeout of data received is a reply: the exchange is
+        // interactive, and ACKs wait to ride on the replies (Linux tcp_event_data_sent, with
+        // tcp_pingpong_thresh 1).
+        if len > 0
+            && self
+                .last_data_rcv
+                .is_some_and(|t| ctx.now.saturating_duration_since(t) < ctx.config.delayed_ack)
+        {
+            self.pingpong = true;
+        }
         // Lend the buffer out while the segment is built (moving a VecDeque is three words).
         let buf = core::mem::take(&mut self.send_buf);
         self.send_parts(ctx, flags, seq, ring_parts(&buf, off, len));
@@ -542,6 +552,9 @@ impl Connection {
         if self.delack_deadline.is_some_and(|d| d <= now) {
             self.delack_deadline = None;
             self.ack_now = true;
+            // No reply came to carry the ACK: not an interactive exchange after all (Linux
+            // tcp_delack_timer_handler leaves ping-pong mode).
+            self.pingpong = false;
         }
         self.output(ctx);
     }
