@@ -421,9 +421,20 @@ impl Connection {
         let in_recovery = self.recovery_point.is_some();
         let partial_ack =
             in_recovery && acked_bytes > 0 && self.recovery_point.is_some_and(|p| self.snd_una < p);
+        let mut newly_lost = false;
         if self.state.is_synchronized() && (self.flight() > 0 || !self.rtx.segs.is_empty()) {
-            self.detect_losses(ctx, dsack, partial_ack && !self.opts.sack);
+            newly_lost = self.detect_losses(ctx, dsack, partial_ack && !self.opts.sack);
         }
+        // Proportional rate reduction sets the window for what this ACK delivered: bytes newly
+        // acknowledged that were not SACKed before, bytes newly SACKed, or without SACK one
+        // segment per duplicate ACK (as Linux counts them).
+        let newly_delivered =
+            if !self.opts.sack && acked_bytes == 0 && self.dupacks > dupacks_before {
+                self.snd_mss
+            } else {
+                (acked_bytes - acked_delivered_before.min(acked_bytes)).saturating_add(newly_sacked)
+            };
+        self.prr_on_ack(newly_delivered, acked_bytes > 0, newly_lost);
         // Congestion window growth (byte counting, RFC 3465) and recovery exit. The window
         // grows only on an ACK that acknowledges new data (RFC 5681 §3.1; Linux
         // tcp_may_raise_cwnd), by what it delivered, SACKed bytes included: a duplicate ACK
@@ -455,6 +466,7 @@ impl Connection {
             if self.snd_una >= point {
                 self.recovery_point = None;
                 self.undo = None;
+                self.prr = None;
                 if let Some(cc) = self.cc.as_mut() {
                     cc.on_recovery_exit(now);
                 }

@@ -218,6 +218,9 @@ pub(crate) struct Connection {
     /// (Eifel detection, RFC 3522) and retransmissions not yet reported as duplicates by D-SACK
     /// (RFC 2883 §4). Linux `retrans_stamp` / `undo_retrans`.
     pub undo: Option<(Option<u32>, u32)>,
+    /// Proportional rate reduction during fast recovery (RFC 6937): while set, it and not the
+    /// congestion controller gives the window.
+    pub prr: Option<recovery::Prr>,
     /// A duplicate we received, to report as the first SACK block of our next ACK (RFC 2883).
     pub dsack: Option<(SeqNum, SeqNum)>,
 
@@ -325,6 +328,7 @@ impl Connection {
             tlp_deadline: None,
             dsack: None,
             undo: None,
+            prr: None,
             linger_deadline: None,
             soft_error: None,
             user_timeout: config.user_timeout,

@@ -409,6 +409,7 @@ impl Connection {
                     self.snd_nxt += 1;
                 }
                 self.record_sent(seq, self.snd_nxt, with_fin, ctx.now);
+                self.prr_sent(self.snd_nxt.diff(seq) as u32);
                 sent_any = true;
                 sent_new = true;
                 if with_fin {
@@ -525,7 +526,13 @@ impl Connection {
         }
         if self.reorder_deadline.is_some_and(|d| d <= now) {
             self.reorder_deadline = None;
-            self.detect_losses(ctx, false, false);
+            let in_recovery = self.recovery_point.is_some();
+            if self.detect_losses(ctx, false, false) && !in_recovery {
+                // Recovery begins at this timer: one segment's worth, as Linux's
+                // tcp_rack_reo_timeout passes to tcp_cwnd_reduction, lets the first
+                // retransmission out.
+                self.prr_on_ack(self.snd_mss, false, true);
+            }
         }
         if self.keepalive_deadline.is_some_and(|d| d <= now) {
             self.keepalive_deadline = None;
@@ -720,6 +727,7 @@ impl Connection {
             flags |= TcpFlags::FIN;
         }
         self.send_data(ctx, flags, seg.start, start, data_len);
+        self.prr_sent(seg.len());
         ctx.counters.retrans_segs += 1;
         ctx.counters.out_segs -= 1;
         let now = ctx.now;

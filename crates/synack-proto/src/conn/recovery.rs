@@ -70,6 +70,19 @@ impl SentSeg {
     }
 }
 
+/// Proportional rate reduction (RFC 6937) of one fast recovery, in bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Prr {
+    /// The congestion window when recovery began (`RecoverFS`; Linux `prior_cwnd`).
+    pub prior_cwnd: u32,
+    /// Bytes delivered (acknowledged or SACKed) since (`prr_delivered`).
+    pub delivered: u32,
+    /// Bytes sent since (`prr_out`).
+    pub out: u32,
+    /// The window it allows now: `pipe` plus what may be sent.
+    pub cwnd: u32,
+}
+
 /// The queue with running byte totals of its marks.
 #[derive(Debug, Default)]
 pub(crate) struct RtxQueue {
@@ -194,9 +207,68 @@ impl Connection {
             .saturating_add(self.rtx.retrans)
     }
 
-    /// The congestion window in bytes.
+    /// The congestion window in bytes: during fast recovery, the one proportional rate
+    /// reduction sets on each ACK.
     pub(crate) fn cwnd(&self) -> u32 {
+        if let Some(p) = self.prr {
+            return p.cwnd;
+        }
         self.cc.as_ref().map_or(self.snd_mss, |cc| cc.cwnd())
+    }
+
+    /// Starts proportional rate reduction as fast recovery begins, from the window before the
+    /// reduction (RFC 6937 §3: `RecoverFS`; Linux `prior_cwnd`).
+    fn prr_start(&mut self, prior_cwnd: u32) {
+        let cwnd = self.cc.as_ref().map_or(self.snd_mss, |cc| cc.cwnd());
+        self.prr = Some(Prr {
+            prior_cwnd: prior_cwnd.max(1),
+            delivered: 0,
+            out: 0,
+            cwnd,
+        });
+    }
+
+    /// RFC 6937 §3 on an ACK during fast recovery, as Linux's `tcp_cwnd_reduction`: `delivered`
+    /// bytes newly acknowledged or SACKed by it. While `pipe` exceeds `ssthresh`, sending
+    /// follows deliveries in the proportion `ssthresh / prior_cwnd`; below it, as much as was
+    /// delivered (one segment more when the cumulative ACK advanced and nothing new was lost:
+    /// the slow-start reduction bound), up to `ssthresh`. The first ACK of a recovery always lets
+    /// the fast retransmission out.
+    pub(crate) fn prr_on_ack(&mut self, delivered: u32, una_advanced: bool, newly_lost: bool) {
+        let Some(mut p) = self.prr else {
+            return;
+        };
+        if delivered == 0 {
+            return;
+        }
+        let mss = u64::from(self.snd_mss.max(1));
+        let ssthresh = u64::from(self.cc.as_ref().map_or(self.snd_mss, |cc| cc.ssthresh()));
+        let pipe = u64::from(self.pipe());
+        p.delivered = p.delivered.saturating_add(delivered);
+        let (prr_delivered, prr_out) = (u64::from(p.delivered), u64::from(p.out));
+        let sndcnt = if pipe > ssthresh {
+            let due =
+                (ssthresh * prr_delivered + u64::from(p.prior_cwnd) - 1) / u64::from(p.prior_cwnd);
+            due.saturating_sub(prr_out)
+        } else {
+            let mut n = prr_delivered
+                .saturating_sub(prr_out)
+                .max(u64::from(delivered));
+            if una_advanced && !newly_lost {
+                n += mss;
+            }
+            n.min(ssthresh - pipe)
+        };
+        let sndcnt = if p.out == 0 { sndcnt.max(mss) } else { sndcnt };
+        p.cwnd = u32::try_from(pipe + sndcnt).unwrap_or(u32::MAX);
+        self.prr = Some(p);
+    }
+
+    /// Counts bytes sent during fast recovery (RFC 6937 `prr_out`).
+    pub(crate) fn prr_sent(&mut self, len: u32) {
+        if let Some(p) = self.prr.as_mut() {
+            p.out = p.out.saturating_add(len);
+        }
     }
 
     /// Records a segment just sent for the first time.
@@ -282,7 +354,13 @@ impl Connection {
     /// Runs loss detection after an ACK: RACK (RFC 8985 §6.2 step 5) and RFC 6675's DupThresh
     /// rule with SACK; three duplicate ACKs and partial ACKs without. Enters recovery on the
     /// first loss.
-    pub(crate) fn detect_losses(&mut self, ctx: &mut Ctx<'_>, dsack: bool, partial_ack: bool) {
+    /// Returns whether it judged any segment newly lost.
+    pub(crate) fn detect_losses(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        dsack: bool,
+        partial_ack: bool,
+    ) -> bool {
         let mut any = false;
         // Fast path: with nothing SACKed, no recovery under way and no reordering timer, RACK
         // has no delivered segment sent after an outstanding one, so it cannot find a loss.
@@ -292,7 +370,7 @@ impl Connection {
             && !dsack
             && self.reorder_deadline.is_none();
         if self.opts.sack && rack_idle {
-            return;
+            return false;
         }
         if self.opts.sack {
             let segs_sacked = self.rtx.segs.iter().filter(|s| s.sacked).count() as u32;
@@ -341,11 +419,14 @@ impl Connection {
                 self.undo = Some((None, 0));
                 ctx.counters.fast_recoveries += 1;
                 let flight = self.flight();
+                let prior_cwnd = self.cwnd();
                 if let Some(cc) = self.cc.as_mut() {
                     cc.on_congestion_event(ctx.now, flight);
                 }
+                self.prr_start(prior_cwnd);
             }
         }
+        any
     }
 
     /// Undoes the window reduction of the current recovery when it proves spurious (Linux
@@ -372,6 +453,7 @@ impl Connection {
                 .is_some_and(|cc| cc.on_spurious_congestion(ctx.now));
             if undone {
                 ctx.counters.spurious_recoveries_undone += 1;
+                self.prr = None;
             }
             self.undo = None;
         } else {
@@ -403,6 +485,7 @@ impl Connection {
             }
         }
         self.recovery_point = Some(self.snd_nxt);
+        self.prr = None;
         if self.undo.is_none() {
             self.undo = Some((None, 0));
         }
