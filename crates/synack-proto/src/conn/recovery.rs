@@ -247,8 +247,7 @@ impl Connection {
         p.delivered = p.delivered.saturating_add(delivered);
         let (prr_delivered, prr_out) = (u64::from(p.delivered), u64::from(p.out));
         let sndcnt = if pipe > ssthresh {
-            let due =
-                (ssthresh * prr_delivered + u64::from(p.prior_cwnd) - 1) / u64::from(p.prior_cwnd);
+            let due = (ssthresh * prr_delivered).div_ceil(u64::from(p.prior_cwnd));
             due.saturating_sub(prr_out)
         } else {
             let mut n = prr_delivered
