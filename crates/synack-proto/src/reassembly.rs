@@ -12,13 +12,19 @@ use alloc::vec::Vec;
 /// The out-of-order queue of one connection.
 #[derive(Debug, Default)]
 pub struct Reassembly {
-    ranges: BTreeMap<u64, Vec<u8>>,
-    /// For each range (by its start), when data last arrived in it: SACK blocks go out most
-    /// recent first (RFC 2018 §4).
-    touched: BTreeMap<u64, u64>,
-    /// Counts inserts, to stamp `touched`.
+    ranges: BTreeMap<u64, Held>,
+    /// Counts inserts, to stamp [`Held::touched`].
     clock: u64,
     bytes: usize,
+}
+
+/// One held range.
+#[derive(Debug)]
+struct Held {
+    data: Vec<u8>,
+    /// When data last arrived in it (the insert count): SACK blocks go out most recent first
+    /// (RFC 2018 §4).
+    touched: u64,
 }
 
 /// What an insert did.
@@ -55,7 +61,7 @@ impl Reassembly {
             return Inserted { new_bytes: 0 };
         }
         let mut start = offset;
-        let mut end = offset + data.len() as u64;
+        let end = offset + data.len() as u64;
         // Collect every range that overlaps or touches [start, end) and merge them into one.
         let mut merged_start = start;
         let mut merged_end = end;
@@ -63,7 +69,7 @@ impl Reassembly {
             .ranges
             .range(..=start)
             .next_back()
-            .filter(|(k, v)| **k + v.len() as u64 >= start)
+            .filter(|(k, v)| **k + v.data.len() as u64 >= start)
             .map(|(k, _)| *k);
         let mut keys: Vec<u64> = Vec::new();
         if let Some(k) = first {
@@ -83,7 +89,7 @@ impl Reassembly {
             for k in &keys {
                 if let Some(v) = self.ranges.get(k) {
                     merged_start = merged_start.min(*k);
-                    merged_end = merged_end.max(*k + v.len() as u64);
+                    merged_end = merged_end.max(*k + v.data.len() as u64);
                 }
             }
             buf.resize((merged_end - merged_start) as usize, 0);
@@ -92,21 +98,23 @@ impl Reassembly {
             let at = (offset - merged_start) as usize;
             buf[at..at + data.len()].copy_from_slice(data);
             for k in &keys {
-                self.touched.remove(k);
                 if let Some(v) = self.ranges.remove(k) {
-                    self.bytes -= v.len();
+                    self.bytes -= v.data.len();
                     let at = (*k - merged_start) as usize;
-                    buf[at..at + v.len()].copy_from_slice(&v);
+                    buf[at..at + v.data.len()].copy_from_slice(&v.data);
                 }
             }
             start = merged_start;
-            end = merged_end;
         }
         self.bytes += buf.len();
-        self.ranges.insert(start, buf);
         self.clock += 1;
-        self.touched.insert(start, self.clock);
-        let _ = end;
+        self.ranges.insert(
+            start,
+            Held {
+                data: buf,
+                touched: self.clock,
+            },
+        );
         Inserted {
             new_bytes: self.bytes.saturating_sub(before),
         }
@@ -121,7 +129,7 @@ impl Reassembly {
             return None;
         }
         if let Some((k, v)) = self.ranges.range(..=offset).next_back() {
-            let held_end = *k + v.len() as u64;
+            let held_end = *k + v.data.len() as u64;
             if held_end > offset {
                 return Some((offset, held_end.min(end)));
             }
@@ -129,7 +137,7 @@ impl Reassembly {
         self.ranges
             .range(offset..end)
             .next()
-            .map(|(k, v)| (*k, (*k + v.len() as u64).min(end)))
+            .map(|(k, v)| (*k, (*k + v.data.len() as u64).min(end)))
     }
 
     /// Removes and returns the data that starts at or before `next` (the reader's position), from
@@ -140,9 +148,8 @@ impl Reassembly {
             if k > next {
                 return None;
             }
-            let len = v.len() as u64;
-            self.touched.remove(&k);
-            let data = self.ranges.remove(&k)?;
+            let len = v.data.len() as u64;
+            let data = self.ranges.remove(&k)?.data;
             self.bytes -= data.len();
             if k + len <= next {
                 continue;
@@ -158,7 +165,9 @@ impl Reassembly {
 
     /// Held ranges `[start, end)` in ascending order.
     pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.ranges.iter().map(|(k, v)| (*k, *k + v.len() as u64))
+        self.ranges
+            .iter()
+            .map(|(k, v)| (*k, *k + v.data.len() as u64))
     }
 
     /// Up to `max` ranges for SACK blocks, most recently touched first: the one holding the
@@ -167,8 +176,9 @@ impl Reassembly {
     /// grows).
     pub fn sack_ranges(&self, max: usize) -> Vec<(u64, u64)> {
         let mut all: Vec<(u64, (u64, u64))> = self
-            .ranges()
-            .map(|(a, b)| (self.touched.get(&a).copied().unwrap_or(0), (a, b)))
+            .ranges
+            .iter()
+            .map(|(k, v)| (v.touched, (*k, *k + v.data.len() as u64)))
             .collect();
         all.sort_unstable_by_key(|(stamp, _)| core::cmp::Reverse(*stamp));
         all.into_iter().take(max).map(|(_, r)| r).collect()
@@ -177,7 +187,6 @@ impl Reassembly {
     /// Drops everything.
     pub fn clear(&mut self) {
         self.ranges.clear();
-        self.touched.clear();
         self.bytes = 0;
     }
 }

@@ -1021,14 +1021,10 @@ impl Runner<'_> {
                 Ok(s) => s.opts.clone(),
                 Err(e) => return Ok(e),
             };
-            let now = self.instant();
             if name == 18 {
-                let t = (opts.user_timeout > 0)
-                    .then(|| Duration::from_millis(opts.user_timeout.unsigned_abs()));
-                let _ = self.ep().set_user_timeout(h, t);
+                self.apply_user_timeout(h, &opts);
             } else if opts.keepalive != 0 || name == 9 {
-                let ka = (opts.keepalive != 0).then(|| keepalive_of(&opts));
-                let _ = self.ep().set_keepalive(now, h, ka);
+                self.apply_keepalive(h, &opts);
             }
             self.collect();
         }
@@ -1038,17 +1034,31 @@ impl Runner<'_> {
     /// Applies a new connection's socket options (those an accepted socket inherits from its
     /// listener, or set before `connect`) to the engine.
     fn apply_conn_opts(&mut self, h: ConnHandle, opts: &SockOpts) {
-        let now = self.instant();
         if opts.nodelay != 0 {
+            let now = self.instant();
             let _ = self.ep().set_nodelay(now, h, true);
         }
         if opts.user_timeout > 0 {
-            let t = Duration::from_millis(opts.user_timeout.unsigned_abs());
-            let _ = self.ep().set_user_timeout(h, Some(t));
+            self.apply_user_timeout(h, opts);
         }
         if opts.keepalive != 0 {
-            let _ = self.ep().set_keepalive(now, h, Some(keepalive_of(opts)));
+            self.apply_keepalive(h, opts);
         }
+    }
+
+    /// Gives a connection the socket's `TCP_USER_TIMEOUT` (0: none).
+    fn apply_user_timeout(&mut self, h: ConnHandle, opts: &SockOpts) {
+        let t = (opts.user_timeout > 0)
+            .then(|| Duration::from_millis(opts.user_timeout.unsigned_abs()));
+        let _ = self.ep().set_user_timeout(h, t);
+    }
+
+    /// Turns a connection's keepalive on or off as `SO_KEEPALIVE` says, with the socket's
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` and `TCP_KEEPCNT`.
+    fn apply_keepalive(&mut self, h: ConnHandle, opts: &SockOpts) {
+        let now = self.instant();
+        let ka = (opts.keepalive != 0).then(|| keepalive_of(opts));
+        let _ = self.ep().set_keepalive(now, h, ka);
     }
 
     fn sys_getsockopt(

@@ -33,6 +33,13 @@ pub const fn fold(sum: u64) -> u16 {
     s as u16
 }
 
+/// The folded ones'-complement sum of `words` (a header summed from its field values rather
+/// than from its bytes).
+#[inline]
+pub(crate) fn sum_words(words: &[u16]) -> u16 {
+    fold(words.iter().map(|&w| u64::from(w)).sum())
+}
+
 /// The unfolded sum of the native-endian 16-bit words of `piece`, a whole number of 64-byte
 /// blocks and at most 1 MiB (see [`sum_even`]). With `COPY`, each block is also copied to the
 /// same place in `dst` (which is then as long as `piece`) while it is in registers, so copying

@@ -28,6 +28,15 @@ pub(crate) fn write_u32(buf: &mut [u8], at: usize, value: u32) {
     buf[at..at + 4].copy_from_slice(&value.to_be_bytes());
 }
 
+/// Writes `words` big-endian from the start of `buf` (which holds at least `2 * words.len()`
+/// bytes).
+#[inline]
+pub(crate) fn write_words(buf: &mut [u8], words: &[u16]) {
+    for (b, w) in buf.chunks_exact_mut(2).zip(words) {
+        b.copy_from_slice(&w.to_be_bytes());
+    }
+}
+
 /// Reads 4 bytes at `at` as an array.
 #[inline]
 pub(crate) fn read_array4(buf: &[u8], at: usize) -> [u8; 4] {

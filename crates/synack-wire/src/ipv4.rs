@@ -421,11 +421,9 @@ impl Ipv4Repr {
             (dst >> 16) as u16,
             dst as u16,
         ];
-        words[5] = !checksum::fold(words.iter().map(|&w| u64::from(w)).sum());
+        words[5] = !checksum::sum_words(&words);
         let mut bytes = [0u8; IPV4_HEADER_LEN];
-        for (b, w) in bytes.chunks_exact_mut(2).zip(words) {
-            b.copy_from_slice(&w.to_be_bytes());
-        }
+        crate::field::write_words(&mut bytes, &words);
         header.copy_from_slice(&bytes);
         IPV4_HEADER_LEN
     }

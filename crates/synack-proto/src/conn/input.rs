@@ -425,26 +425,25 @@ impl Connection {
         if self.state.is_synchronized() && (self.flight() > 0 || !self.rtx.segs.is_empty()) {
             newly_lost = self.detect_losses(ctx, dsack, partial_ack && !self.opts.sack);
         }
-        // Proportional rate reduction sets the window for what this ACK delivered: bytes newly
-        // acknowledged that were not SACKed before, bytes newly SACKed, or without SACK one
-        // segment per duplicate ACK (as Linux counts them).
+        // What this ACK delivered: bytes newly acknowledged that were not SACKed before, and
+        // bytes newly SACKed.
         let newly_delivered =
-            if !self.opts.sack && acked_bytes == 0 && self.dupacks > dupacks_before {
-                self.snd_mss
-            } else {
-                (acked_bytes - acked_delivered_before.min(acked_bytes)).saturating_add(newly_sacked)
-            };
-        self.prr_on_ack(newly_delivered, acked_bytes > 0, newly_lost);
+            (acked_bytes - acked_delivered_before.min(acked_bytes)).saturating_add(newly_sacked);
+        // Proportional rate reduction sets the window for it; without SACK a duplicate ACK
+        // counts as one segment delivered (as Linux counts them).
+        let reno_dupack = !self.opts.sack && acked_bytes == 0 && self.dupacks > dupacks_before;
+        let prr_delivered = if reno_dupack {
+            self.snd_mss
+        } else {
+            newly_delivered
+        };
+        self.prr_on_ack(prr_delivered, acked_bytes > 0, newly_lost);
         // Congestion window growth (byte counting, RFC 3465) and recovery exit. The window
         // grows only on an ACK that acknowledges new data (RFC 5681 §3.1; Linux
         // tcp_may_raise_cwnd), by what it delivered, SACKed bytes included: a duplicate ACK
         // that only SACKs does not grow it, so limited transmit (RFC 3042) sends one segment
         // per duplicate ACK.
-        let delivered = if acked_bytes > 0 {
-            (acked_bytes - acked_delivered_before.min(acked_bytes)).saturating_add(newly_sacked)
-        } else {
-            0
-        };
+        let delivered = if acked_bytes > 0 { newly_delivered } else { 0 };
         if delivered > 0 {
             let cwnd_limited = flight_before.saturating_add(self.snd_mss) >= self.cwnd();
             if let Some(cc) = self.cc.as_mut() {

@@ -3,9 +3,9 @@
 //!
 //! `input.rs` processes arriving segments (RFC 9293 §3.10.7), `output.rs` decides what to send
 //! (RFC 9293 §3.8, RFC 6298 retransmission), `recovery.rs` keeps the retransmission queue and
-//! finds losses (RFC 2018, RFC 6675, RFC 8985); the congestion window comes from [`crate::cc`]. The
-//! connection never performs I/O: it writes packets into the endpoint's transmit queue and reports
-//! events, and it tells the endpoint its next deadline.
+//! finds losses (RFC 2018, RFC 6675, RFC 8985) and paces fast recovery (RFC 6937); the congestion
+//! window comes from [`crate::cc`]. The connection never performs I/O: it writes packets into the
+//! endpoint's transmit queue and reports events, and it tells the endpoint its next deadline.
 
 mod input;
 mod output;

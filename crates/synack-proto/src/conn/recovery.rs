@@ -5,7 +5,9 @@
 //!
 //! Like Linux's retransmit queue, every segment sent and not yet cumulatively acknowledged has an
 //! entry with its send time and marks. `snd_nxt` never moves back: a retransmission resends an
-//! entry, and the congestion controller ([`crate::cc`]) decides how much may be in flight.
+//! entry, and the congestion controller ([`crate::cc`]) decides how much may be in flight, except
+//! during fast recovery, where proportional rate reduction (RFC 6937 §3, as Linux's
+//! `tcp_cwnd_reduction`) sets the window on every ACK.
 
 use alloc::collections::VecDeque;
 
@@ -210,21 +212,25 @@ impl Connection {
     /// The congestion window in bytes: during fast recovery, the one proportional rate
     /// reduction sets on each ACK.
     pub(crate) fn cwnd(&self) -> u32 {
-        if let Some(p) = self.prr {
-            return p.cwnd;
+        match self.prr {
+            Some(p) => p.cwnd,
+            None => self.cc_cwnd(),
         }
+    }
+
+    /// The congestion controller's window in bytes.
+    fn cc_cwnd(&self) -> u32 {
         self.cc.as_ref().map_or(self.snd_mss, |cc| cc.cwnd())
     }
 
     /// Starts proportional rate reduction as fast recovery begins, from the window before the
     /// reduction (RFC 6937 §3: `RecoverFS`; Linux `prior_cwnd`).
     fn prr_start(&mut self, prior_cwnd: u32) {
-        let cwnd = self.cc.as_ref().map_or(self.snd_mss, |cc| cc.cwnd());
         self.prr = Some(Prr {
             prior_cwnd: prior_cwnd.max(1),
             delivered: 0,
             out: 0,
-            cwnd,
+            cwnd: self.cc_cwnd(),
         });
     }
 

@@ -127,15 +127,12 @@ impl<'a> TcpRepr<'a> {
             0,
             self.urgent,
         ];
-        let fixed: u64 = words.iter().map(|&w| u64::from(w)).sum();
-        sum.add_sum(Checksum::from_sum(checksum::fold(fixed)))
+        sum.add_sum(Checksum::from_sum(checksum::sum_words(&words)))
             .add_bytes(&header[TCP_HEADER_LEN..])
             .add_sum(payload);
         words[8] = sum.finish();
         let mut bytes = [0u8; TCP_HEADER_LEN];
-        for (b, w) in bytes.chunks_exact_mut(2).zip(words) {
-            b.copy_from_slice(&w.to_be_bytes());
-        }
+        crate::field::write_words(&mut bytes, &words);
         header[..TCP_HEADER_LEN].copy_from_slice(&bytes);
         len
     }
