@@ -62,6 +62,10 @@ fn json_line_has_every_field() {
         "virtual_seconds",
         "goodput_mbps",
         "retransmitted_segments",
+        "timeouts",
+        "fast_recoveries",
+        "recoveries_undone",
+        "loss_probes",
         "client_final_state",
         "server_final_state",
         "wall_seconds",
@@ -145,6 +149,24 @@ fn lossy_runs_without_timestamps_or_sack_deliver_every_byte() {
         assert_exact_and_closed(&out, &j, &format!("sack {sack}"));
         assert_eq!(field(&j, "timestamps"), Some("false"), "{j}");
         assert!(number(&j, "retransmitted_segments") > 0.0, "{j}");
+    }
+}
+
+/// With loss alone (a FIFO link: no reordering, duplication or jitter) every retransmission
+/// answers a real loss, so no recovery may be undone as spurious. These seeds once were: the Eifel
+/// test (RFC 3522) dated a recovery from its own first retransmission, so an ACK for a segment
+/// resent in the recovery before, echoing that older resend, passed for proof that an original
+/// had arrived (Linux keeps `retrans_stamp` while any retransmission is outstanding).
+#[test]
+fn loss_alone_never_undoes_a_recovery() {
+    for (seed, loss) in [("1", "1%"), ("3", "5%"), ("5", "5%")] {
+        let (out, j) = json_run(&[
+            "--bytes", "4M", "--rate", "100", "--delay", "10", "--loss", loss, "--seed", seed,
+        ]);
+        let what = format!("seed {seed}, loss {loss}");
+        assert_exact_and_closed(&out, &j, &what);
+        assert!(number(&j, "fast_recoveries") > 0.0, "{what}: {j}");
+        assert_eq!(number(&j, "recoveries_undone"), 0.0, "{what}: {j}");
     }
 }
 

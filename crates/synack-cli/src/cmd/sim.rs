@@ -707,6 +707,12 @@ struct Report {
     transfer_seconds: Option<f64>,
     retransmitted_segments: u64,
     timeouts: u64,
+    /// Fast recoveries entered (both ends).
+    fast_recoveries: u64,
+    /// Window reductions undone because they proved spurious (both ends).
+    recoveries_undone: u64,
+    /// Tail loss probes sent (both ends).
+    loss_probes: u64,
     client_final_state: State,
     server_final_state: State,
     leftovers: [Resources; 2],
@@ -1011,6 +1017,10 @@ fn simulate(plan: &Plan, progress: &mut Progress) -> Result<Report, String> {
         transfer_seconds: transfer_end.map(|t| t.as_micros() as f64 / 1e6),
         retransmitted_segments: counters[0].retrans_segs + counters[1].retrans_segs,
         timeouts: counters[0].timeouts + counters[1].timeouts,
+        fast_recoveries: counters[0].fast_recoveries + counters[1].fast_recoveries,
+        recoveries_undone: counters[0].spurious_recoveries_undone
+            + counters[1].spurious_recoveries_undone,
+        loss_probes: counters[0].loss_probes + counters[1].loss_probes,
         client_final_state,
         server_final_state,
         leftovers,
@@ -1116,6 +1126,11 @@ fn summary(plan: &Plan, r: &Report) -> String {
     );
     let _ = writeln!(
         out,
+        "  recovery   {} fast recoveries, {} undone as spurious, {} tail loss probes",
+        r.fast_recoveries, r.recoveries_undone, r.loss_probes
+    );
+    let _ = writeln!(
+        out,
         "  link       {} packets ({} with data): {} lost, {} tail-dropped, {} corrupted, {} \
          duplicated",
         st.packets,
@@ -1169,6 +1184,9 @@ fn json(plan: &Plan, r: &Report) -> String {
             r.retransmitted_segments.to_string(),
         ),
         ("timeouts", r.timeouts.to_string()),
+        ("fast_recoveries", r.fast_recoveries.to_string()),
+        ("recoveries_undone", r.recoveries_undone.to_string()),
+        ("loss_probes", r.loss_probes.to_string()),
         ("client_final_state", json_str(r.client_final_state.name())),
         ("server_final_state", json_str(r.server_final_state.name())),
         ("wall_seconds", json_f64(r.wall_seconds)),

@@ -472,6 +472,9 @@ impl Connection {
             }
         }
         if acked_bytes > 0 {
+            self.maybe_clear_retrans_stamp();
+        }
+        if acked_bytes > 0 {
             self.rtx_deadline = if self.flight() > 0 {
                 Some(now + self.rto_now(now))
             } else {

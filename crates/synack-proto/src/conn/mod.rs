@@ -214,10 +214,16 @@ pub(crate) struct Connection {
     pub reorder_deadline: Option<Instant>,
     /// Tail loss probe timer (RFC 8985 §7).
     pub tlp_deadline: Option<Instant>,
-    /// Undo bookkeeping of the current recovery: our TSval when its first retransmission went out
-    /// (Eifel detection, RFC 3522) and retransmissions not yet reported as duplicates by D-SACK
-    /// (RFC 2883 §4). Linux `retrans_stamp` / `undo_retrans`.
-    pub undo: Option<(Option<u32>, u32)>,
+    /// Undo bookkeeping of the current recovery: retransmissions not yet reported as duplicates
+    /// by D-SACK (RFC 2883 §4), counting those still outstanding when it began. Linux
+    /// `undo_retrans`.
+    pub undo: Option<u32>,
+    /// Our TSval when the first retransmission still outstanding went out (Eifel detection, RFC
+    /// 3522 §3.2): kept from one recovery into the next while any retransmitted segment is
+    /// unacknowledged, so that an ACK for a segment resent in an earlier recovery, echoing that
+    /// resend's TSval, is not taken as proof that this recovery was spurious. Linux
+    /// `retrans_stamp`, cleared as `tcp_try_to_open` clears it.
+    pub retrans_stamp: Option<u32>,
     /// Proportional rate reduction during fast recovery (RFC 6937): while set, it and not the
     /// congestion controller gives the window.
     pub prr: Option<recovery::Prr>,
@@ -328,6 +334,7 @@ impl Connection {
             tlp_deadline: None,
             dsack: None,
             undo: None,
+            retrans_stamp: None,
             prr: None,
             linger_deadline: None,
             soft_error: None,

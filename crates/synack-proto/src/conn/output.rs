@@ -732,8 +732,8 @@ impl Connection {
         ctx.counters.out_segs -= 1;
         let now = ctx.now;
         let ts = self.ts_now(now);
-        if let Some((stamp, pending)) = self.undo.as_mut() {
-            stamp.get_or_insert(ts);
+        self.retrans_stamp.get_or_insert(ts);
+        if let Some(pending) = self.undo.as_mut() {
             *pending += 1;
         }
         // A lost segment stays marked lost once resent (Linux keeps TCPCB_LOST beside

@@ -421,7 +421,7 @@ impl Connection {
             ctx.counters.lost_segments_detected += 1;
             if self.recovery_point.is_none() {
                 self.recovery_point = Some(self.snd_nxt);
-                self.undo = Some((None, 0));
+                self.undo = Some(self.retrans_out());
                 ctx.counters.fast_recoveries += 1;
                 let flight = self.flight();
                 let prior_cwnd = self.cwnd();
@@ -439,9 +439,10 @@ impl Connection {
     /// original arrived (Eifel, RFC 3522 §3.2); or D-SACK reported every retransmission as a
     /// duplicate (RFC 2883 §4.2).
     pub(crate) fn try_undo(&mut self, ctx: &mut Ctx<'_>, tsecr: Option<u32>, dsack: bool) {
-        let Some((stamp, pending)) = self.undo else {
+        let Some(pending) = self.undo else {
             return;
         };
+        let stamp = self.retrans_stamp;
         let eifel = match (stamp, tsecr) {
             (Some(stamp), Some(echo)) if echo != 0 => (echo.wrapping_sub(stamp) as i32) < 0,
             _ => false,
@@ -462,7 +463,28 @@ impl Connection {
             }
             self.undo = None;
         } else {
-            self.undo = Some((stamp, pending));
+            self.undo = Some(pending);
+        }
+    }
+
+    /// Retransmitted segments neither acknowledged, SACKed nor judged lost again (Linux
+    /// `retrans_out`): those a new recovery's D-SACK accounting starts from.
+    fn retrans_out(&self) -> u32 {
+        if self.rtx.retrans == 0 {
+            return 0;
+        }
+        self.rtx.segs.iter().filter(|s| s.retrans).count() as u32
+    }
+
+    /// Forgets the first retransmission's stamp once no retransmitted segment is outstanding
+    /// and no recovery is under way (Linux `tcp_try_to_open` with `tcp_any_retrans_done`).
+    pub(crate) fn maybe_clear_retrans_stamp(&mut self) {
+        if self.retrans_stamp.is_some()
+            && self.recovery_point.is_none()
+            && self.rtx.retrans == 0
+            && !self.rtx.segs.front().is_some_and(|s| s.ever_retrans)
+        {
+            self.retrans_stamp = None;
         }
     }
 
@@ -492,7 +514,7 @@ impl Connection {
         self.recovery_point = Some(self.snd_nxt);
         self.prr = None;
         if self.undo.is_none() {
-            self.undo = Some((None, 0));
+            self.undo = Some(self.retrans_out());
         }
         self.dupacks = 0;
         self.rack.reset_tlp();
