@@ -332,7 +332,11 @@ impl Connection {
                     sacked_before = sacked_before.saturating_add(s.len());
                 }
                 rack.update(now, s.xmit_ts, s.end, s.ever_retrans, s.answers(tsecr));
-                rack.detect_reordering(s.end, s.ever_retrans);
+                if !s.sacked {
+                    // Only a hole filled by data never resent shows reordering; data the peer
+                    // had SACKed was already counted when it was SACKed.
+                    rack.detect_reordering(s.end, s.ever_retrans);
+                }
                 if s.ever_retrans {
                     acked_retransmitted = true;
                 } else if !s.sacked {

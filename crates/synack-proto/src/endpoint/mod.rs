@@ -178,6 +178,10 @@ pub struct ConnInfo {
     pub lost_bytes: u32,
     /// Bytes of retransmissions in flight.
     pub retrans_bytes: u32,
+    /// The peer's acknowledgments have shown reordering: a segment never resent was delivered
+    /// below one delivered earlier (RFC 8985 §6.2 step 3; Linux `tcpi_reord_seen` > 0). RACK's
+    /// reordering window is non-zero from then on.
+    pub reordering_seen: bool,
     /// Size of the send buffer now (auto-tuning grows it from `Config::send_buffer`).
     pub send_buffer: usize,
     /// Size of the receive buffer now (dynamic right-sizing grows it from
@@ -581,6 +585,7 @@ impl Endpoint {
             sacked_bytes: c.rtx.sacked,
             lost_bytes: c.rtx.lost,
             retrans_bytes: c.rtx.retrans,
+            reordering_seen: c.rack.reordering_seen(),
             send_buffer: c.send_cap,
             recv_buffer: c.recv_cap,
             send_buffered: c.send_buf.len(),
