@@ -12,9 +12,9 @@
 //! - §4.4 and §4.5 the concave and convex regions: `cwnd += (target - cwnd) / cwnd` per segment
 //!   acknowledged (byte counting: the RFC's "per ACK" counted per SMSS of acknowledged data, as
 //!   Linux does, so delayed or stretch ACKs do not slow growth);
-//! - §4.6 multiplicative decrease: `ssthresh = max(flight_size * beta_cubic, 2 SMSS)`,
-//!   `cwnd_prior = cwnd`, `cwnd = ssthresh` (the RFC's primary formula uses FlightSize; Linux uses
-//!   cwnd);
+//! - §4.6 multiplicative decrease: `ssthresh = max(cwnd * beta_cubic, 2 SMSS)`,
+//!   `cwnd_prior = cwnd`, `cwnd = ssthresh` (the RFC's primary formula uses FlightSize and allows
+//!   cwnd where cwnd does not grow unused; Linux and synack use cwnd);
 //! - §4.7 fast convergence: `W_max = cwnd (1 + beta_cubic) / 2` when `cwnd < W_max` at a congestion
 //!   event, else `W_max = cwnd` (on by default);
 //! - §4.8 timeout: Reno's loss window, `ssthresh` as §4.6; the first congestion avoidance stage
@@ -249,9 +249,16 @@ impl Cubic {
         to_fp(self.mss)
     }
 
-    /// §4.6: `max(flight * beta_cubic, 2 SMSS)`.
-    fn reduced(&self, flight: u32) -> u32 {
-        let beta = u64::from(flight) * BETA_NUM / BETA_DEN;
+    /// §4.6: `max(cwnd * beta_cubic, 2 SMSS)`, for `cwnd` in bytes.
+    ///
+    /// RFC 9438 §4.6 writes `flight_size * beta_cubic` and lets an implementation use `cwnd`
+    /// instead when `cwnd` cannot grow while the sender is not using it; Linux
+    /// (`bictcp_recalc_ssthresh`) and Windows use `cwnd`, and so does synack, whose `cwnd`
+    /// grows only when it limited the sender (`app_limited` in [`CongestionControl::on_ack`]).
+    /// FlightSize, SND.NXT - SND.UNA, would also count the SACKed and lost data below SND.NXT
+    /// and so reduce less the more was lost.
+    fn reduced(&self, cwnd: u32) -> u32 {
+        let beta = u64::from(cwnd) * BETA_NUM / BETA_DEN;
         let floor = u64::from(self.mss).saturating_mul(2);
         u32::try_from(beta.max(floor)).unwrap_or(u32::MAX)
     }
@@ -439,7 +446,7 @@ impl CongestionControl for Cubic {
         }
     }
 
-    fn on_congestion_event(&mut self, _now: Instant, flight: u32) {
+    fn on_congestion_event(&mut self, _now: Instant, _flight: u32) {
         if self.in_recovery {
             return;
         }
@@ -455,7 +462,7 @@ impl CongestionControl for Cubic {
         });
         // §4.6 multiplicative decrease.
         self.cwnd_prior = cwnd;
-        self.ssthresh = self.reduced(flight);
+        self.ssthresh = self.reduced(self.cwnd());
         self.cwnd = to_fp(self.ssthresh);
         self.epoch = None;
         self.app_limited_since = None;
@@ -471,17 +478,14 @@ impl CongestionControl for Cubic {
         self.epoch = None;
     }
 
-    fn on_rto(&mut self, _now: Instant, flight: u32) {
-        if !self.rto_series {
-            if self.in_recovery {
-                // Already reduced for this window (§4.6 at the congestion event): "no more than"
-                // the timeout's value (RFC 5681 §3.1).
-                self.ssthresh = self.ssthresh.min(self.reduced(flight));
-            } else {
-                self.prior = Some(self.snapshot());
-                self.cwnd_prior = self.cwnd;
-                self.ssthresh = self.reduced(flight);
-            }
+    fn on_rto(&mut self, _now: Instant, _flight: u32) {
+        // A timeout during fast recovery keeps the recovery's ssthresh: the window was already
+        // reduced once for this loss (Linux `tcp_enter_loss` recomputes ssthresh only when a new
+        // loss episode begins).
+        if !self.rto_series && !self.in_recovery {
+            self.prior = Some(self.snapshot());
+            self.cwnd_prior = self.cwnd;
+            self.ssthresh = self.reduced(self.cwnd());
         }
         self.rto_series = true;
         self.in_recovery = false;
@@ -730,22 +734,26 @@ mod tests {
     #[test]
     fn once_per_window_and_recovery_freezes_cwnd() {
         let mut cc = after_loss(100, T0);
+        let reduced = cc.cwnd() * 7 / 10;
         cc.on_congestion_event(T0, 70_000);
+        assert_eq!(cc.cwnd(), reduced);
         let state = cc.clone();
         cc.on_congestion_event(T0, 49_000);
         assert_eq!(cc, state);
         cc.on_ack(T0 + ms(10), 10_000, Some(ms(10)), 49_000, false);
-        assert_eq!(cc.cwnd(), 49_000);
+        assert_eq!(cc.cwnd(), reduced);
         cc.on_recovery_exit(T0 + ms(20));
-        assert_eq!(cc.cwnd(), 49_000);
+        assert_eq!(cc.cwnd(), reduced);
         assert!(!cc.in_recovery());
     }
 
     #[test]
     fn negative_k_when_cwnd_epoch_above_w_max() {
-        let mut cc = Cubic::new(MSS, 100, T0).with_hystart(false);
-        // FlightSize above cwnd: ssthresh = 0.7 * 200 = 140 segments > W_max = 100.
+        // ssthresh = 0.7 * 200 = 140 segments; W_max as if a later, smaller maximum (100
+        // segments) had replaced it, so that the epoch starts above W_max (RFC 9438 §4.2).
+        let mut cc = Cubic::new(MSS, 200, T0).with_hystart(false);
         cc.on_congestion_event(T0, 200_000);
+        cc.w_max = Some(to_fp(100 * MSS));
         cc.on_recovery_exit(T0);
         cc.on_ack(T0, MSS, None, 140_000, false);
         let k = cc.k_micros().unwrap_or_default();
@@ -759,24 +767,52 @@ mod tests {
     }
 
     #[test]
+    fn reduction_is_from_cwnd_not_from_the_bytes_in_flight() {
+        // SACKed and lost data below SND.NXT (flight above cwnd) and an application that did
+        // not fill the window (flight below it) give the same ssthresh: 0.7 cwnd, as Linux.
+        for flight in [250_000, 100_000, 30_000] {
+            let mut cc = Cubic::new(MSS, 100, T0).with_hystart(false);
+            cc.on_congestion_event(T0, flight);
+            assert_eq!(
+                (cc.ssthresh(), cc.cwnd()),
+                (70_000, 70_000),
+                "flight {flight}"
+            );
+            let mut cc = Cubic::new(MSS, 100, T0).with_hystart(false);
+            cc.on_rto(T0, flight);
+            assert_eq!((cc.ssthresh(), cc.cwnd()), (70_000, MSS), "flight {flight}");
+        }
+    }
+
+    #[test]
+    fn rto_during_recovery_keeps_the_recovery_ssthresh() {
+        let mut cc = Cubic::new(MSS, 100, T0).with_hystart(false);
+        cc.on_congestion_event(T0, 100_000);
+        cc.on_rto(T0 + ms(300), 100_000);
+        assert_eq!((cc.ssthresh(), cc.cwnd()), (70_000, MSS));
+    }
+
+    #[test]
     fn rto_then_k_zero() {
         let mut cc = after_loss(100, T0);
+        // ssthresh from cwnd (as Linux), not from the bytes in flight.
+        let reduced = cc.cwnd() * 7 / 10;
         cc.on_rto(T0, 60_000);
-        assert_eq!((cc.cwnd(), cc.ssthresh()), (MSS, 42_000));
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (MSS, reduced));
         assert_eq!(cc.w_max(), None);
         // Repeated timeout: held.
         cc.on_rto(T0, 1_000);
-        assert_eq!(cc.ssthresh(), 42_000);
+        assert_eq!(cc.ssthresh(), reduced);
         // Slow start (plain: HyStart++ is only for the initial one) up to ssthresh.
         let mut now = T0;
         while cc.in_slow_start() {
             now += ms(50);
             ack_round(&mut cc, now, ms(50));
         }
-        // The round's ACKs beyond ssthresh started congestion avoidance at cwnd = 42000.
+        // The round's ACKs beyond ssthresh started congestion avoidance at cwnd = ssthresh.
         assert!(!cc.hystart().is_active());
         assert_eq!(cc.k_micros(), Some(0));
-        assert_eq!(cc.w_max(), Some(42_000));
+        assert_eq!(cc.w_max(), Some(reduced));
     }
 
     #[test]

@@ -83,7 +83,9 @@ pub trait CongestionControl: fmt::Debug {
     /// Loss was detected (DupThresh duplicate ACKs, SACK-based `IsLost()`, RACK) and the sender
     /// enters fast recovery: the multiplicative decrease (RFC 5681 §3.2 step 2, RFC 6675 §5
     /// step 4, RFC 9438 §4.6). `flight` is FlightSize, the bytes outstanding when the loss was
-    /// detected. Ignored while already in recovery (once per window).
+    /// detected: NewReno halves it (RFC 5681 equation 4); CUBIC multiplies `cwnd` by
+    /// `beta_cubic` instead, as Linux does and RFC 9438 §4.6 allows. Ignored while already in
+    /// recovery (once per window).
     fn on_congestion_event(&mut self, now: Instant, flight: u32);
 
     /// Recovery ended: an ACK covered the recovery point (RFC 6582 §3.2 step 3 option 2,
@@ -91,8 +93,9 @@ pub trait CongestionControl: fmt::Debug {
     fn on_recovery_exit(&mut self, now: Instant);
 
     /// The retransmission timer expired (RFC 5681 §3.1 equation 4, RFC 9438 §4.8): `ssthresh`
-    /// drops to what the algorithm's decrease gives for `flight` (no lower than 2 SMSS; held for
-    /// repeated timeouts of the same data) and `cwnd` to the loss window, 1 SMSS. Ends recovery.
+    /// drops to what the algorithm's decrease gives (from `flight` for NewReno, from `cwnd` for
+    /// CUBIC; no lower than 2 SMSS; held for repeated timeouts of the same data) and `cwnd` to
+    /// the loss window, 1 SMSS. Ends recovery.
     fn on_rto(&mut self, now: Instant, flight: u32);
 
     /// The last congestion event or RTO was spurious (detected by D-SACK, RFC 3708; Eifel,
