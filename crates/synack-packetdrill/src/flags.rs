@@ -24,6 +24,7 @@
 //! | `init_cwnd` | segments | `10` | `TCP_INIT_CWND` |
 //! | `congestion_control` | `cubic`, `reno` or `newreno` | `cubic` | `net.ipv4.tcp_congestion_control` |
 //! | `tlp` | `0` or `1` | `1` | tail loss probes (`net.ipv4.tcp_early_retrans` = 4) |
+//! | `frto` | `0`, `1` or `2` | `2` | F-RTO after timeouts (`net.ipv4.tcp_frto`; any non-zero value is RFC 5682's SACK-enhanced form where SACK is on) |
 //! | `syncookies` | `0` or `1` | `1` | `net.ipv4.tcp_syncookies` |
 //! | `seed` | integer | `1` | keys ISNs, timestamp offsets and port choice: runs repeat exactly |
 //! | `verbose` | `0` or `1` | `0` | print each call and packet on stderr |
@@ -75,6 +76,8 @@ pub struct Settings {
     pub congestion_control: Algorithm,
     /// Tail loss probes.
     pub tlp: bool,
+    /// F-RTO after retransmission timeouts.
+    pub frto: bool,
     /// SYN cookies when the SYN queue overflows.
     pub syncookies: bool,
     /// The engine's seed.
@@ -108,6 +111,7 @@ impl Default for Settings {
             init_cwnd: 10,
             congestion_control: Algorithm::Cubic,
             tlp: true,
+            frto: true,
             syncookies: true,
             seed: 1,
             verbose: false,
@@ -238,6 +242,13 @@ impl Settings {
                     _ => false,
                 },
                 "tlp" | "tail_loss_probe" => parse_bool(value).map(|v| s.tlp = v).is_some(),
+                "frto" | "tcp_frto" => match value {
+                    "0" | "1" | "2" => {
+                        s.frto = value != "0";
+                        true
+                    }
+                    _ => false,
+                },
                 "syncookies" | "tcp_syncookies" => {
                     parse_bool(value).map(|v| s.syncookies = v).is_some()
                 }
@@ -249,7 +260,7 @@ impl Settings {
                          rcvbuf, rcvbuf_max, tcp_wmem, sndbuf, sndbuf_max, rmem_max, wmem_max, \
                          mss, mtu, timestamps, sack, window_scaling, syn_retries, \
                          synack_retries, syn_linear_timeouts, init_cwnd, congestion_control, \
-                         tlp, syncookies, seed, verbose)"
+                         tlp, frto, syncookies, seed, verbose)"
                     ));
                     continue;
                 }
@@ -291,6 +302,7 @@ impl Settings {
             initial_window_segments: self.init_cwnd,
             congestion_control: self.congestion_control,
             tail_loss_probe: self.tlp,
+            frto: self.frto,
             syncookies: self.syncookies,
             ..Config::default()
         }
@@ -313,7 +325,7 @@ mod tests {
     fn keys_and_problems() {
         let (s, problems) = Settings::parse(
             "local_ip=192.168.0.2 --tcp-rmem=4096,87380,6291456 mss=1000 bogus=1 timestamps=x \
-             noequals sack=0 cc=reno",
+             noequals sack=0 cc=reno tcp_frto=0",
         );
         assert_eq!(
             s.local_ips,
@@ -328,6 +340,8 @@ mod tests {
         assert!(s.timestamps);
         assert!(!s.sack);
         assert_eq!(s.congestion_control, Algorithm::NewReno);
+        assert!(!s.engine_config().frto);
+        assert!(Settings::parse("").0.engine_config().frto);
         assert_eq!(problems.len(), 3, "{problems:?}");
     }
 

@@ -88,6 +88,11 @@ pub struct Config {
     pub congestion_control: crate::cc::Algorithm,
     /// Send tail loss probes (RFC 8985 §7; Linux `net.ipv4.tcp_early_retrans` = 3).
     pub tail_loss_probe: bool,
+    /// Detect spurious retransmission timeouts with F-RTO (RFC 5682 §3, in its SACK-enhanced form
+    /// where SACK is on): after a timeout, new data goes out before the other retransmissions,
+    /// and an acknowledgment of data that was never resent proves the timeout spurious, which
+    /// undoes it. On, as Linux's `net.ipv4.tcp_frto` = 2.
+    pub frto: bool,
     /// Disable Nagle's algorithm on new connections (RFC 9293 §3.7.4; Linux default: Nagle on).
     pub nodelay: bool,
 }
@@ -128,6 +133,7 @@ impl Default for Config {
             keepalive_probes: 9,
             congestion_control: crate::cc::Algorithm::Cubic,
             tail_loss_probe: true,
+            frto: true,
             nodelay: false,
         }
     }

@@ -77,6 +77,9 @@ pub struct Counters {
     pub dsacks_sent: u64,
     /// Recoveries found spurious and undone (`TCPFullUndo` + `TCPDSACKUndo`).
     pub spurious_recoveries_undone: u64,
+    /// Retransmission timeouts F-RTO found spurious (`TCPSpuriousRTOs`); each is also counted in
+    /// `spurious_recoveries_undone`.
+    pub spurious_rtos: u64,
     /// Keepalive probes sent (`TCPKeepAlive`).
     pub keepalive_probes: u64,
     /// Segments dropped by PAWS (`PAWSEstabRejected`).

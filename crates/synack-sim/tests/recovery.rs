@@ -1,12 +1,15 @@
 //! Loss recovery as the sender's state shows it after scripted losses and delays: RACK's
-//! reordering detection (RFC 8985 §6.2 step 3) must tell a repaired loss from reordering.
+//! reordering detection (RFC 8985 §6.2 step 3) must tell a repaired loss from reordering, and a
+//! spurious retransmission timeout must be found out (F-RTO, RFC 5682; Eifel, RFC 3522) before
+//! the whole window is resent.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{delay_ms, pair, pattern, server_addr};
-use synack_proto::{ConnInfo, Counters, Instant};
+use common::{delay_ms, pattern, server_addr};
+use synack_proto::{Config, ConnInfo, Counters, Instant};
+use synack_sim::LinkConfig;
 use synack_sim::{AppOptions, HostId, PacketInfo, Sim};
 
 const BYTES: usize = 100 * 1448;
@@ -16,7 +19,25 @@ const BYTES: usize = 100 * 1448;
 /// and its counters are returned once the server has read every byte (the connection still
 /// open).
 fn transfer(seed: u64, fault: impl FnOnce(&mut Sim, HostId, HostId)) -> (ConnInfo, Counters) {
-    let (mut sim, c, s) = pair(seed, delay_ms(10).rate(10_000_000, 1000));
+    transfer_with(
+        seed,
+        Config::default(),
+        delay_ms(10).rate(10_000_000, 1000),
+        fault,
+    )
+}
+
+/// As [`transfer`], over `link`, both hosts configured with `config`.
+fn transfer_with(
+    seed: u64,
+    config: Config,
+    link: LinkConfig,
+    fault: impl FnOnce(&mut Sim, HostId, HostId),
+) -> (ConnInfo, Counters) {
+    let mut sim = Sim::new(seed);
+    let c = sim.add_host("client", "10.0.0.1".parse().unwrap(), config.clone());
+    let s = sim.add_host("server", "10.0.0.2".parse().unwrap(), config);
+    sim.link(c, s, link);
     sim.app_serve(s, server_addr(), 4, AppOptions::default())
         .unwrap();
     let conn = sim.app_connect(c, server_addr()).unwrap();
@@ -71,4 +92,43 @@ fn a_segment_overtaken_by_the_next_one_is_reordering() {
     });
     assert_eq!(counters.retrans_segs, 0, "{counters:?}");
     assert!(info.reordering_seen, "{info:?}");
+}
+
+/// Every ACK the server sends in the second after the connection is up is held back 500 ms: the
+/// client's timer expires although nothing was lost. Returns the client's counters once every
+/// byte is read.
+fn spurious_timeout(timestamps: bool) -> Counters {
+    let config = Config {
+        timestamps,
+        ..Config::default()
+    };
+    let (_, counters) = transfer_with(3, config, delay_ms(10), |sim, c, s| {
+        let until = Instant::from_millis(1100);
+        sim.delay_matching(
+            s,
+            c,
+            move |p| p.is_pure_ack() && p.time < until,
+            Duration::from_millis(500),
+            None,
+        );
+    });
+    assert_eq!(counters.timeouts, 1, "{counters:?}");
+    counters
+}
+
+#[test]
+fn frto_finds_a_spurious_timeout_without_timestamps() {
+    let counters = spurious_timeout(false);
+    assert_eq!(counters.spurious_rtos, 1, "{counters:?}");
+    assert_eq!(counters.spurious_recoveries_undone, 1, "{counters:?}");
+    // The timeout's own resend and perhaps the loss probe before it; not the whole window.
+    assert!(counters.retrans_segs <= 2, "{counters:?}");
+}
+
+#[test]
+fn eifel_finds_a_spurious_timeout_with_timestamps_and_nothing_more_is_resent() {
+    let counters = spurious_timeout(true);
+    assert_eq!(counters.spurious_recoveries_undone, 1, "{counters:?}");
+    assert_eq!(counters.spurious_rtos, 0, "{counters:?}");
+    assert!(counters.retrans_segs <= 2, "{counters:?}");
 }

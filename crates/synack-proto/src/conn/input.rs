@@ -306,6 +306,9 @@ impl Connection {
         let dupacks_before = self.dupacks;
         let mut rtt: Option<crate::time::Duration> = None;
         let mut acked_retransmitted = false;
+        // Data never resent, below the recovery point, newly acknowledged (for F-RTO).
+        let mut orig_acked = false;
+        let high = self.recovery_point;
         if ack > self.snd_una {
             acked_bytes = ack.diff(self.snd_una) as u32;
             self.snd_una = ack;
@@ -341,6 +344,7 @@ impl Connection {
                     acked_retransmitted = true;
                 } else if !s.sacked {
                     newest = Some(newest.map_or(s.xmit_ts, |t: Instant| t.max(s.xmit_ts)));
+                    orig_acked |= high.is_some_and(|h| s.end <= h);
                 }
             });
             acked_delivered_before = if self.opts.sack {
@@ -412,7 +416,7 @@ impl Connection {
         }
 
         // SACK blocks (RFC 2018), then loss detection.
-        let (newly_sacked, dsack) = if self.opts.sack && !seg.options.sack.is_empty() {
+        let (newly_sacked, dsack, orig_sacked) = if self.opts.sack && !seg.options.sack.is_empty() {
             let tsecr = seg
                 .options
                 .timestamps
@@ -420,7 +424,7 @@ impl Connection {
                 .map(|t| t.tsecr);
             self.apply_sack(ctx, seg.options.sack.as_slice(), tsecr)
         } else {
-            (0, false)
+            (0, false, false)
         };
         let in_recovery = self.recovery_point.is_some();
         let partial_ack =
@@ -442,6 +446,25 @@ impl Connection {
             newly_delivered
         };
         self.prr_on_ack(prr_delivered, acked_bytes > 0, newly_lost);
+        // Spurious-reduction checks come before window growth, so that an undone reduction grows
+        // from the restored window as on Linux (tcp_fastretrans_alert before tcp_cong_control).
+        if acked_bytes > 0 || dsack {
+            // Eifel (RFC 3522) only on an ACK that covers retransmitted data: its echo then tells
+            // which copy arrived. An ACK for older data echoes an older timestamp anyway.
+            let tsecr = seg
+                .options
+                .timestamps
+                .map(|t| t.tsecr)
+                .filter(|_| self.opts.timestamps && acked_retransmitted);
+            self.try_undo(ctx, tsecr, dsack);
+        }
+        self.frto_on_ack(
+            ctx,
+            acked_bytes > 0,
+            orig_acked || orig_sacked,
+            newly_sacked > 0,
+            self.dupacks > dupacks_before,
+        );
         // Congestion window growth (byte counting, RFC 3465) and recovery exit. The window
         // grows only on an ACK that acknowledges new data (RFC 5681 §3.1; Linux
         // tcp_may_raise_cwnd), by what it delivered, SACKed bytes included: a duplicate ACK
@@ -455,19 +478,12 @@ impl Connection {
             }
             self.tune_send_buffer(ctx.config);
         }
-        if acked_bytes > 0 || dsack {
-            // Eifel (RFC 3522) only on an ACK that covers retransmitted data: its echo then tells
-            // which copy arrived. An ACK for older data echoes an older timestamp anyway.
-            let tsecr = seg
-                .options
-                .timestamps
-                .map(|t| t.tsecr)
-                .filter(|_| self.opts.timestamps && acked_retransmitted);
-            self.try_undo(ctx, tsecr, dsack);
-        }
         if let Some(point) = self.recovery_point {
             if self.snd_una >= point {
                 self.recovery_point = None;
+                self.in_loss = false;
+                self.frto = false;
+                self.frto_new_data = false;
                 self.undo = None;
                 self.prr = None;
                 if let Some(cc) = self.cc.as_mut() {

@@ -224,6 +224,14 @@ pub(crate) struct Connection {
     /// resend's TSval, is not taken as proof that this recovery was spurious. Linux
     /// `retrans_stamp`, cleared as `tcp_try_to_open` clears it.
     pub retrans_stamp: Option<u32>,
+    /// In RTO recovery (Linux `TCP_CA_Loss`): from a retransmission timeout until SND.UNA reaches
+    /// the recovery point or the timeout proves spurious.
+    pub in_loss: bool,
+    /// F-RTO (RFC 5682 §3) is testing the current timeout (Linux `tp->frto`).
+    pub frto: bool,
+    /// F-RTO step 2b: until the next ACK, transmissions send new data and not the segments
+    /// marked lost (Linux `REXMIT_NEW`); if no new data can go out, F-RTO gives up.
+    pub frto_new_data: bool,
     /// Proportional rate reduction during fast recovery (RFC 6937): while set, it and not the
     /// congestion controller gives the window.
     pub prr: Option<recovery::Prr>,
@@ -335,6 +343,9 @@ impl Connection {
             dsack: None,
             undo: None,
             retrans_stamp: None,
+            in_loss: false,
+            frto: false,
+            frto_new_data: false,
             prr: None,
             linger_deadline: None,
             soft_error: None,

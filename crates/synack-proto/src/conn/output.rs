@@ -338,14 +338,11 @@ impl Connection {
         let mut sent_any = false;
         let mut sent_new = false;
         if self.can_send_data() {
-            // Retransmissions first.
-            while let Some(i) = self.next_lost() {
-                let rto_recovery_head = self.pipe() == 0;
-                if self.pipe() >= self.cwnd() && !rto_recovery_head {
-                    break;
-                }
-                self.retransmit_seg(ctx, i);
-                sent_any = true;
+            // Retransmissions first, except while F-RTO tries new data (RFC 5682 §3.1 step 2b);
+            // if none could go out, it gives up and the retransmissions follow after all.
+            let frto_new = self.frto_new_data;
+            if !frto_new {
+                sent_any |= self.send_lost(ctx);
             }
             loop {
                 let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
@@ -416,6 +413,11 @@ impl Connection {
                     break;
                 }
             }
+            if frto_new && self.recovery_point.is_some_and(|high| self.snd_nxt <= high) {
+                self.frto = false;
+                self.frto_new_data = false;
+                sent_any |= self.send_lost(ctx);
+            }
             self.update_persist(ctx.now);
         }
         if (self.ack_now || self.ack_due) && !sent_any {
@@ -436,6 +438,22 @@ impl Connection {
             self.tlp_deadline = None;
         }
         self.arm_tlp(ctx);
+    }
+
+    /// Resends segments judged lost, in order, while `pipe` stays below `cwnd` (RFC 6675 §5 step
+    /// C); the first one of an RTO recovery goes out whatever the window. Returns whether any
+    /// did.
+    fn send_lost(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        let mut sent = false;
+        while let Some(i) = self.next_lost() {
+            let rto_recovery_head = self.pipe() == 0;
+            if self.pipe() >= self.cwnd() && !rto_recovery_head {
+                break;
+            }
+            self.retransmit_seg(ctx, i);
+            sent = true;
+        }
+        sent
     }
 
     /// Arms the tail loss probe (RFC 8985 §7.2): with SACK, data in flight, no recovery under
@@ -686,7 +704,7 @@ impl Connection {
                 ctx.counters.out_segs -= 1;
             }
             _ => {
-                self.enter_rto_recovery(ctx);
+                self.enter_rto_recovery(ctx, self.retries > 1);
                 // The head goes out now whatever the window (RFC 6298 §5.4).
                 if let Some(i) = self.next_lost() {
                     self.retransmit_seg(ctx, i);

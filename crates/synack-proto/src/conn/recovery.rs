@@ -8,6 +8,10 @@
 //! entry, and the congestion controller ([`crate::cc`]) decides how much may be in flight, except
 //! during fast recovery, where proportional rate reduction (RFC 6937 §3, as Linux's
 //! `tcp_cwnd_reduction`) sets the window on every ACK.
+//!
+//! A reduction that proves spurious is undone: by the timestamp echo (Eifel, RFC 3522 §3.2), by
+//! D-SACK (RFC 2883 §4), and after a retransmission timeout by F-RTO (RFC 5682 §3, with SACK its
+//! §4 variant as Linux's `tcp_process_loss` runs it).
 
 use alloc::collections::VecDeque;
 
@@ -293,15 +297,20 @@ impl Connection {
     }
 
     /// Marks the SACKed ranges (RFC 2018 §3) and reports a D-SACK (RFC 2883 §4). Returns
-    /// (bytes newly SACKed, D-SACK seen).
+    /// (bytes newly SACKed, D-SACK seen, data never resent and below the recovery point newly
+    /// SACKed).
     pub(crate) fn apply_sack(
         &mut self,
         ctx: &mut Ctx<'_>,
         blocks: &[synack_wire::SackBlock],
         tsecr: Option<u32>,
-    ) -> (u32, bool) {
+    ) -> (u32, bool, bool) {
         let mut newly = 0;
         let mut dsack = false;
+        // Data never resent, below the recovery point, newly SACKed (Linux
+        // `FLAG_ORIG_SACK_ACKED`).
+        let mut orig = false;
+        let high = self.recovery_point;
         for (i, b) in blocks.iter().enumerate() {
             let (l, r) = (SeqNum(b.left), SeqNum(b.right));
             if r <= l {
@@ -334,6 +343,7 @@ impl Connection {
                     let seg = self.rtx.segs[i];
                     let (xmit_ts, end, ever) = (seg.xmit_ts, seg.end, seg.ever_retrans);
                     let valid = seg.answers(tsecr);
+                    orig |= !ever && high.is_some_and(|h| end <= h);
                     self.rack.update(ctx.now, xmit_ts, end, ever, valid);
                     self.rack.detect_reordering(end, ever);
                     self.rtx.update(i, |s| {
@@ -345,7 +355,7 @@ impl Connection {
                 i += 1;
             }
         }
-        (newly, dsack)
+        (newly, dsack, orig)
     }
 
     /// Marks segment `i` lost (it will be retransmitted when the window allows).
@@ -462,8 +472,79 @@ impl Connection {
                 self.prr = None;
             }
             self.undo = None;
+            if self.in_loss {
+                self.leave_loss_undone();
+            }
         } else {
             self.undo = Some(pending);
+        }
+    }
+
+    /// A timeout proved spurious (Linux `tcp_try_undo_loss`): the segments it marked lost were
+    /// not, so they are not resent, and RTO recovery ends.
+    fn leave_loss_undone(&mut self) {
+        for i in 0..self.rtx.segs.len() {
+            if self.rtx.segs[i].lost {
+                self.rtx.update(i, |s| s.lost = false);
+            }
+        }
+        self.recovery_point = None;
+        self.in_loss = false;
+        self.frto = false;
+        self.frto_new_data = false;
+        self.undo = None;
+        self.dupacks = 0;
+    }
+
+    /// F-RTO (RFC 5682 §3, the SACK-enhanced algorithm of §4 when SACK is on), as Linux's
+    /// `tcp_process_loss`, on an ACK during RTO recovery. `una_advanced`: the ACK moved SND.UNA.
+    /// `orig_delivered`: it acknowledged or SACKed data below the recovery point that was never
+    /// resent. `sacked`: it SACKed anything new. `dupack`: it was a duplicate ACK.
+    ///
+    /// - Data never resent arrived: the timeout was spurious (step 3b), so it is undone.
+    /// - After new data went out, a SACK or duplicate ACK means the loss was real (step 3a):
+    ///   recovery goes on as after any timeout.
+    /// - The first ACK that moves SND.UNA without covering the recovery point (step 2b): new
+    ///   data, if the peer's window allows any, goes out before the other retransmissions.
+    pub(crate) fn frto_on_ack(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        una_advanced: bool,
+        orig_delivered: bool,
+        sacked: bool,
+        dupack: bool,
+    ) {
+        // Step 2b's preference for new data holds until the next ACK.
+        self.frto_new_data = false;
+        if !self.in_loss || !self.frto {
+            return;
+        }
+        let Some(high) = self.recovery_point else {
+            return;
+        };
+        if orig_delivered {
+            if let Some(cc) = self.cc.as_mut() {
+                cc.on_spurious_congestion(ctx.now);
+            }
+            ctx.counters.spurious_recoveries_undone += 1;
+            ctx.counters.spurious_rtos += 1;
+            self.leave_loss_undone();
+            return;
+        }
+        if self.snd_nxt > high {
+            if sacked || dupack {
+                self.frto = false;
+            }
+        } else if una_advanced && self.snd_una < high {
+            self.recovery_point = Some(self.snd_nxt);
+            let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
+            let unsent = self.send_buf.len() > off;
+            let wnd_end = self.snd_una + self.snd_wnd;
+            if unsent && wnd_end > self.snd_nxt {
+                self.frto_new_data = true;
+            } else {
+                self.frto = false;
+            }
         }
     }
 
@@ -501,7 +582,13 @@ impl Connection {
 
     /// The retransmission timer expired with data in flight (RFC 6298 §5.4-§5.6, RFC 5681 §3.1,
     /// RFC 8985 §6.3): everything not SACKed is lost, the window collapses to one segment.
-    pub(crate) fn enter_rto_recovery(&mut self, ctx: &mut Ctx<'_>) {
+    /// `recurring`: an earlier timeout of the same data went unanswered. F-RTO tests the timeout
+    /// unless it interrupts fast recovery (RFC 5682 §3.1 step 1 and §3.2, as Linux).
+    pub(crate) fn enter_rto_recovery(&mut self, ctx: &mut Ctx<'_>, recurring: bool) {
+        let new_recovery = self.recovery_point.is_none();
+        self.frto = ctx.config.frto && (new_recovery || recurring);
+        self.frto_new_data = false;
+        self.in_loss = true;
         let flight = self.flight();
         if let Some(cc) = self.cc.as_mut() {
             cc.on_rto(ctx.now, flight);
