@@ -18,7 +18,11 @@
 //! - `socket`, `bind`, `listen`, `accept`, `connect`, `read`, `readv`, `recv`, `recvfrom`,
 //!   `recvmsg`, `write`, `writev`, `send`, `sendto`, `sendmsg`, `close`, `shutdown`,
 //!   `getsockopt`, `setsockopt`, `fcntl`, `ioctl`, `poll`: Linux TCP semantics over the engine
-//!   (see [`socket`] for the details and the options supported). Socket descriptors are real
+//!   (see [`socket`] for the details and the options supported). `getsockopt` answers
+//!   `TCP_INFO` in Linux 6.18's `struct tcp_info` layout from the engine's state (counts in
+//!   segments; fields the engine does not keep are zero), `TCP_CC_INFO` (empty, as for Linux's
+//!   CUBIC) and `SO_MEMINFO`: the three packetdrill reads for a `%{ }%` code event, so scripts
+//!   that assert `tcpi_snd_cwnd`, `tcpi_ca_state` and the like run. Socket descriptors are real
 //!   descriptor numbers of the process (packetdrill `close(2)`s the sockets a script leaves
 //!   open).
 //! - `netdev_send(buf, count)`: the engine receives the IP datagram.
@@ -61,8 +65,7 @@
 //!   directory, the scripts in it (for instance packetdrill's own `gtests/net/tcp`).
 //!
 //! # Not supported
-//! UDP and ICMP sockets, `MSG_PEEK`, TCP Fast Open, `TCP_INFO` and the `%{ }%` code events that
-//! read it, `SO_TIMESTAMPING` and other control messages, zero-copy completions (`SO_ZEROCOPY`
+//! UDP and ICMP sockets, `MSG_PEEK`, TCP Fast Open, `SO_TIMESTAMPING` and other control messages, zero-copy completions (`SO_ZEROCOPY`
 //! is accepted, data is copied), epoll, pipes, `SO_LINGER` timeouts that make `close` wait,
 //! per-socket buffer sizes and MSS after the engine has started (they are engine-wide and fixed
 //! at its first `listen`, `connect` or packet), Linux's socket memory accounting (a blocking

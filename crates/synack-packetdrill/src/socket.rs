@@ -1189,6 +1189,92 @@ fn setsockopt(st: &mut St, fd: i32, level: i32, name: i32, val: &[u8]) -> Result
     Ok(())
 }
 
+/// `TCP_CC_INFO` (`include/uapi/linux/tcp.h`).
+const TCP_CC_INFO: i32 = 26;
+/// `SO_MEMINFO` (`include/uapi/asm-generic/socket.h`).
+const SO_MEMINFO: i32 = 55;
+
+/// Linux's `struct tcp_info` (`include/uapi/linux/tcp.h` of Linux 6.18, through the AccECN
+/// counters: 280 bytes), filled from the connection's snapshot, so that packetdrill's `%{ }%`
+/// code events can read `tcpi_*`; a caller with a shorter struct gets its prefix, as from Linux.
+/// Counts are in segments and times in microseconds, as Linux's; windows in segments are the
+/// byte windows divided by the MSS. Fields synack does not keep (pacing, delivery rate, busy
+/// times, segment counts, `last_*` times, ECN) read as zero.
+fn tcp_info(
+    state: State,
+    info: Option<&synack_proto::ConnInfo>,
+    advmss: u16,
+    ato: Duration,
+) -> Vec<u8> {
+    fn put32(b: &mut [u8], off: usize, v: u32) {
+        b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+    fn put64(b: &mut [u8], off: usize, v: u64) {
+        b[off..off + 8].copy_from_slice(&v.to_ne_bytes());
+    }
+    let us = |d: Duration| u32::try_from(d.as_micros()).unwrap_or(u32::MAX);
+    let mut b = vec![0u8; 280];
+    b[0] = match state {
+        State::Established => 1,
+        State::SynSent => 2,
+        State::SynReceived => 3,
+        State::FinWait1 => 4,
+        State::FinWait2 => 5,
+        State::TimeWait => 6,
+        State::Closed => 7,
+        State::CloseWait => 8,
+        State::LastAck => 9,
+        State::Listen => 10,
+        State::Closing => 11,
+    };
+    put32(&mut b, 12, us(ato));
+    put32(&mut b, 84, advmss.into());
+    // tcp_reordering's default: synack does not measure the degree of reordering.
+    put32(&mut b, 88, 3);
+    put64(&mut b, 112, u64::MAX); // tcpi_max_pacing_rate: unlimited
+    let Some(i) = info else {
+        put32(&mut b, 76, 0x7fff_ffff); // TCP_INFINITE_SSTHRESH
+        return b;
+    };
+    let mss = i.snd_mss.max(1);
+    b[1] = i.ca_state.linux_value();
+    b[2] = i.retransmits;
+    b[4] = u8::try_from(i.backoff).unwrap_or(u8::MAX);
+    b[5] = u8::from(i.timestamps)
+        | (u8::from(i.sack) << 1)
+        | (u8::from(i.snd_wscale > 0 || i.rcv_wscale > 0) << 2);
+    b[6] = (i.snd_wscale & 0xf) | ((i.rcv_wscale & 0xf) << 4);
+    put32(&mut b, 8, us(i.rto));
+    put32(&mut b, 16, mss);
+    put32(&mut b, 20, u32::from(i.peer_mss).clamp(1, mss));
+    put32(&mut b, 24, i.unacked_segs);
+    put32(&mut b, 28, i.sacked_segs);
+    put32(&mut b, 32, i.lost_segs);
+    put32(&mut b, 36, i.retrans_segs);
+    let header = if i.tuple.local.is_ipv4() { 40 } else { 60 };
+    put32(&mut b, 60, mss + header); // tcpi_pmtu
+    put32(&mut b, 64, i.rcv_wnd); // tcpi_rcv_ssthresh
+    put32(&mut b, 68, i.srtt.map_or(0, us));
+    put32(&mut b, 72, us(i.rttvar));
+    let ssthresh = if i.ssthresh == u32::MAX {
+        0x7fff_ffff
+    } else {
+        i.ssthresh / mss
+    };
+    put32(&mut b, 76, ssthresh);
+    put32(&mut b, 80, i.cwnd / mss);
+    put32(&mut b, 96, i.rcv_wnd); // tcpi_rcv_space
+    put32(&mut b, 100, i.total_retrans);
+    put64(&mut b, 120, i.bytes_acked);
+    let unsent = i.send_buffered.saturating_sub(i.in_flight as usize);
+    put32(&mut b, 144, u32::try_from(unsent).unwrap_or(u32::MAX));
+    put32(&mut b, 148, i.min_rtt.map_or(u32::MAX, us));
+    put32(&mut b, 220, u32::from(i.reordering_seen)); // tcpi_reord_seen
+    put32(&mut b, 228, i.snd_wnd);
+    put32(&mut b, 232, i.rcv_wnd);
+    b
+}
+
 fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Errno> {
     let s = sock(st, fd)?;
     let (kind, v6, opts) = (s.kind, s.v6, s.opts.clone());
@@ -1245,6 +1331,33 @@ fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Er
         (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => int(opts.keepcnt.into()),
         (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => int(opts.user_timeout.into()),
         (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => int(1),
+        (libc::IPPROTO_TCP, libc::TCP_INFO) => {
+            let info = conn.and_then(|h| st.engine().and_then(|ep| ep.info(h).ok()));
+            let state = match (&kind, &info) {
+                (_, Some(i)) => i.state,
+                (Kind::Listener(_), None) => State::Listen,
+                _ => State::Closed,
+            };
+            tcp_info(state, info.as_ref(), st.cfg.mss, st.cfg.delayed_ack)
+        }
+        // No congestion controller here has extra information (Linux answers CUBIC's and
+        // Reno's TCP_CC_INFO with nothing, too).
+        (libc::IPPROTO_TCP, TCP_CC_INFO) => Vec::new(),
+        (libc::SOL_SOCKET, SO_MEMINFO) => {
+            let info = conn.and_then(|h| st.engine().and_then(|ep| ep.info(h).ok()));
+            let mut v = [0u32; 9];
+            if let Some(i) = info {
+                let c = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+                // SK_MEMINFO_RMEM_ALLOC, _RCVBUF, _WMEM_ALLOC, _SNDBUF, _FWD_ALLOC,
+                // _WMEM_QUEUED, _OPTMEM, _BACKLOG, _DROPS: payload bytes, not skb truesize.
+                v[0] = c(i.recv_buffered + i.out_of_order);
+                v[1] = c(i.recv_buffer);
+                v[2] = i.in_flight;
+                v[3] = c(i.send_buffer);
+                v[5] = c(i.send_buffered);
+            }
+            v.iter().flat_map(|x| x.to_ne_bytes()).collect()
+        }
         (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {
             let cc = opts.congestion.unwrap_or(st.cfg.congestion_control);
             let name: &[u8] = match cc {

@@ -80,20 +80,39 @@ impl Ifc {
     }
 
     fn getsockopt_int(&self, fd: c_int, level: c_int, name: c_int) -> (c_int, c_int) {
-        let mut v: c_int = -1;
-        let mut len = size_of::<c_int>() as libc::socklen_t;
-        // SAFETY: `v` and `len` are live and writable, `len` holding the size of `v`.
+        let (r, v) = self.getsockopt_raw(fd, level, name, size_of::<c_int>());
+        assert_eq!(v.len(), size_of::<c_int>());
+        (r, c_int::from_ne_bytes(v.try_into().unwrap()))
+    }
+
+    /// `getsockopt(fd, SOL_TCP, TCP_INFO)` into libc's `struct tcp_info` (glibc's layout, an
+    /// independent statement of Linux's).
+    fn tcp_info(&self, fd: c_int) -> libc::tcp_info {
+        let size = size_of::<libc::tcp_info>();
+        let (r, v) = self.getsockopt_raw(fd, libc::SOL_TCP, libc::TCP_INFO, size);
+        assert_eq!(r, 0, "getsockopt(TCP_INFO): errno {}", errno());
+        assert_eq!(v.len(), size);
+        // SAFETY: `v` holds `size` initialised bytes and tcp_info is plain integers, for which
+        // any bit pattern is valid; read_unaligned copes with the Vec's alignment.
+        unsafe { std::ptr::read_unaligned(v.as_ptr().cast()) }
+    }
+
+    /// `getsockopt` into a buffer of `len` bytes: (result, the bytes written).
+    fn getsockopt_raw(&self, fd: c_int, level: c_int, name: c_int, len: usize) -> (c_int, Vec<u8>) {
+        let mut v = vec![0u8; len];
+        let mut l = len as libc::socklen_t;
+        // SAFETY: `v` holds `len` writable bytes; `l` is writable and holds that length.
         let r = unsafe {
             self.0.getsockopt.unwrap()(
                 self.ud(),
                 fd,
                 level,
                 name,
-                &mut v as *mut c_int as *mut c_void,
-                &mut len,
+                v.as_mut_ptr() as *mut c_void,
+                &mut l,
             )
         };
-        assert_eq!(len as usize, size_of::<c_int>());
+        v.truncate(l as usize);
         (r, v)
     }
 
@@ -469,6 +488,35 @@ fn passive_open_data_both_ways_and_close() {
     assert_eq!(data.payload, out);
     // Established segments carry `nop,nop,TS`.
     assert_eq!(&data.raw_options[..4], &[1, 1, 8, 10]);
+    // TCP_INFO as packetdrill's `%{ }%` code events read it: one segment out, IW10, RTT 100 ms
+    // from the handshake, ssthresh still "infinite".
+    let i = ifc.tcp_info(fd);
+    assert_eq!(i.tcpi_state, 1, "TCP_ESTABLISHED");
+    assert_eq!(i.tcpi_ca_state, 0, "TCP_CA_Open");
+    assert_eq!(
+        i.tcpi_options,
+        1 | 2 | 4,
+        "timestamps, SACK, window scaling"
+    );
+    assert_eq!(i.tcpi_snd_rcv_wscale, 7 | (8 << 4));
+    assert_eq!((i.tcpi_snd_mss, i.tcpi_unacked), (1448, 1));
+    assert_eq!((i.tcpi_snd_cwnd, i.tcpi_snd_ssthresh), (10, 0x7fff_ffff));
+    assert!(
+        (99_000..=101_000).contains(&i.tcpi_rtt),
+        "rtt {} us",
+        i.tcpi_rtt
+    );
+    assert_eq!((i.tcpi_total_retrans, i.tcpi_retransmits), (0, 0));
+    assert_eq!(i.tcpi_reordering, 3);
+    // The two other options packetdrill reads at a code event: CUBIC has no TCP_CC_INFO (an
+    // empty answer, as Linux's), and SO_MEMINFO's nine counters (1000 bytes queued to send).
+    assert_eq!(
+        ifc.getsockopt_raw(fd, libc::SOL_TCP, 26, 64),
+        (0, Vec::new())
+    );
+    let (r, mem) = ifc.getsockopt_raw(fd, libc::SOL_SOCKET, 55, 64);
+    assert_eq!((r, mem.len()), (0, 36));
+    assert_eq!(u32::from_ne_bytes(mem[20..24].try_into().unwrap()), 1000);
     ifc.send_packet(&segment(
         40_000,
         8080,
@@ -509,6 +557,23 @@ fn passive_open_data_both_ways_and_close() {
     let (again, t2) = ifc.receive();
     assert_eq!(again.seq, iss + 1001);
     assert_eq!(again.payload, out2);
+    // With one segment out, that resend is a tail loss probe sent at the RTO in its place (as
+    // Linux's): a retransmission in flight, no loss judged, no timeout counted, cwnd untouched.
+    let i = ifc.tcp_info(fd);
+    assert_eq!(i.tcpi_ca_state, 0, "TCP_CA_Open");
+    assert_eq!((i.tcpi_retransmits, i.tcpi_backoff), (0, 0));
+    assert_eq!((i.tcpi_unacked, i.tcpi_lost, i.tcpi_retrans), (1, 0, 1));
+    assert_eq!((i.tcpi_snd_cwnd, i.tcpi_total_retrans), (10, 1));
+    // The RTO follows: RTO recovery, the segment lost and resent again, cwnd 1, ssthresh
+    // 0.7 x IW10, the timer backed off once.
+    let (third, _) = ifc.receive();
+    assert_eq!(third.seq, iss + 1001);
+    let i = ifc.tcp_info(fd);
+    assert_eq!(i.tcpi_ca_state, 4, "TCP_CA_Loss");
+    assert_eq!((i.tcpi_retransmits, i.tcpi_backoff), (1, 1));
+    assert_eq!((i.tcpi_unacked, i.tcpi_lost, i.tcpi_retrans), (1, 1, 1));
+    assert_eq!((i.tcpi_snd_cwnd, i.tcpi_total_retrans), (1, 2));
+    assert_eq!(i.tcpi_snd_ssthresh, 7);
     assert!(
         t2 - t1 >= 200_000,
         "retransmitted after at least the minimum RTO: {} us",
@@ -521,7 +586,7 @@ fn passive_open_data_both_ways_and_close() {
         iss + 1301,
         TcpFlags::ACK,
         257,
-        ts(140, again.tsval()),
+        ts(140, third.tsval()),
         &[],
     ));
 

@@ -77,6 +77,11 @@ impl RttEstimator {
         self.backoff = self.backoff.saturating_add(1).min(32);
     }
 
+    /// How many times the RTO was doubled since the last acknowledgment (Linux `icsk_backoff`).
+    pub fn backoff(&self) -> u32 {
+        self.backoff
+    }
+
     /// Clears the backoff.
     pub fn reset_backoff(&mut self) {
         self.backoff = 0;

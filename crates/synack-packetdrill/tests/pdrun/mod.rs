@@ -11,9 +11,15 @@
 //! the timing tolerances; and at the end `close(2)` of the live descriptors a script left open
 //! and a RST to each connection.
 //!
+//! Code events (`%{ ... }%`) run as packetdrill runs them: at the event's time `TCP_INFO` is read
+//! from the socket under test through the shared object's `getsockopt`, and its fields become
+//! Python variables (`tcpi_snd_cwnd`, ...) ahead of the event's code; after the last event, the
+//! collected code runs in `python3`, and an exception (a failed `assert`) fails the script. A
+//! script with code events is skipped where there is no `python3`.
+//!
 //! It is not packetdrill: it parses with `synack-script`'s parser and checks what packetdrill
-//! checks for TCP over IPv4 and IPv6 (no UDP, ICMP or code events). It is here to run the same
-//! scripts through the same interface packetdrill uses, in tests.
+//! checks for TCP over IPv4 and IPv6 (no UDP or ICMP). It is here to run the same scripts through
+//! the same interface packetdrill uses, in tests.
 
 mod so;
 
@@ -159,6 +165,8 @@ struct Shared {
     next_ephemeral: u16,
     num_events: usize,
     last_event: Option<Ev>,
+    /// The Python program the code events build (packetdrill `code_state`).
+    code: Vec<String>,
 }
 
 struct Sync {
@@ -186,10 +194,14 @@ pub fn run(text: &str, cfg: &Config) -> Outcome {
         Ok(s) => s,
         Err(e) => return Outcome::Failed(format!("parse error: {e}")),
     };
+    let has_code = script
+        .events
+        .iter()
+        .any(|ev| matches!(ev.action, Action::Code(_)));
+    if has_code && !python3_available() {
+        return Outcome::Skipped("code events need python3, which is not installed".into());
+    }
     for ev in &script.events {
-        if let Action::Code(_) = ev.action {
-            return Outcome::Skipped(format!("line {}: code events", ev.line));
-        }
         if let Action::Packet(p) = &ev.action {
             if p.flags.contains('U') {
                 return Outcome::Skipped(format!("line {}: urgent data", ev.line));
@@ -234,6 +246,7 @@ pub fn run(text: &str, cfg: &Config) -> Outcome {
             next_ephemeral: 48_879,
             num_events: 0,
             last_event: None,
+            code: Vec::new(),
         }),
         idle: Condvar::new(),
         enqueued: Condvar::new(),
@@ -245,6 +258,8 @@ pub fn run(text: &str, cfg: &Config) -> Outcome {
     };
     let r = run_events(so, &sync, &script.events);
     let r = r.and_then(|()| finish(so, &sync));
+    let code = std::mem::take(&mut sync.run.lock().unwrap().code);
+    let r = r.and_then(|()| run_code(&code));
     // Stop the system call thread in any case.
     {
         let mut g = sync.run.lock().unwrap();
@@ -396,7 +411,10 @@ fn run_events(so: So, sync: &Sync, events: &[Event]) -> Result<(), String> {
             Action::Command(_) => {
                 g = wait_for_event(so, sync, g, &e)?;
             }
-            Action::Code(_) => return Err("code events are not run".into()),
+            Action::Code(text) => {
+                g = wait_for_event(so, sync, g, &e)?;
+                code_event(so, &mut g, text, e.line)?;
+            }
         }
         g.last_event = Some(e);
         script_last_time = Some(ev.time_usecs);
@@ -406,6 +424,151 @@ fn run_events(so: So, sync: &Sync, events: &[Event]) -> Result<(), String> {
         return Err(f);
     }
     Ok(())
+}
+
+// ----- code events -----------------------------------------------------------------------------
+
+fn python3_available() -> bool {
+    std::process::Command::new("python3")
+        .arg("-c")
+        .arg("pass")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// packetdrill `run_code_event`: `TCP_INFO` of the socket under test, as Python assignments,
+/// then the event's code with its script line.
+fn code_event(so: So, g: &mut Shared, text: &str, line: u32) -> Result<(), String> {
+    let fd = g
+        .sut
+        .map(|i| g.socks[i].live_fd)
+        .filter(|fd| *fd >= 0)
+        .ok_or_else(|| format!("{line}: runtime error in code: no socket to use for code"))?;
+    let size = std::mem::size_of::<libc::tcp_info>();
+    let (r, bytes) = so.getsockopt(fd, libc::SOL_TCP, libc::TCP_INFO, size as u32);
+    if r.0 < 0 || bytes.len() < size {
+        return Err(format!(
+            "{line}: runtime error in code: can't find getsockopt to get TCP info"
+        ));
+    }
+    // SAFETY: `bytes` holds `size` initialised bytes and tcp_info is plain integers, for which
+    // any bit pattern is valid; read_unaligned copes with the Vec's alignment.
+    let i: libc::tcp_info = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+    let vars: [(&str, u64); 56] = [
+        ("TCP_ESTABLISHED", 1),
+        ("TCP_SYN_SENT", 2),
+        ("TCP_SYN_RECV", 3),
+        ("TCP_FIN_WAIT1", 4),
+        ("TCP_FIN_WAIT2", 5),
+        ("TCP_TIME_WAIT", 6),
+        ("TCP_CLOSE", 7),
+        ("TCP_CLOSE_WAIT", 8),
+        ("TCP_LAST_ACK", 9),
+        ("TCP_LISTEN", 10),
+        ("TCP_CLOSING", 11),
+        ("TCP_CA_Open", 0),
+        ("TCP_CA_Disorder", 1),
+        ("TCP_CA_CWR", 2),
+        ("TCP_CA_Recovery", 3),
+        ("TCP_CA_Loss", 4),
+        ("TCPI_OPT_TIMESTAMPS", 1),
+        ("TCPI_OPT_WSCALE", 4),
+        ("TCPI_OPT_ECN", 8),
+        ("TCPI_OPT_SYN_DATA", 32),
+        ("tcpi_state", i.tcpi_state.into()),
+        ("tcpi_ca_state", i.tcpi_ca_state.into()),
+        ("tcpi_retransmits", i.tcpi_retransmits.into()),
+        ("tcpi_probes", i.tcpi_probes.into()),
+        ("tcpi_backoff", i.tcpi_backoff.into()),
+        ("tcpi_options", i.tcpi_options.into()),
+        ("tcpi_snd_wscale", (i.tcpi_snd_rcv_wscale & 0xf).into()),
+        ("tcpi_rcv_wscale", (i.tcpi_snd_rcv_wscale >> 4).into()),
+        ("tcpi_rto", i.tcpi_rto.into()),
+        ("tcpi_ato", i.tcpi_ato.into()),
+        ("tcpi_snd_mss", i.tcpi_snd_mss.into()),
+        ("tcpi_rcv_mss", i.tcpi_rcv_mss.into()),
+        ("tcpi_unacked", i.tcpi_unacked.into()),
+        ("tcpi_sacked", i.tcpi_sacked.into()),
+        ("tcpi_lost", i.tcpi_lost.into()),
+        ("tcpi_retrans", i.tcpi_retrans.into()),
+        ("tcpi_fackets", i.tcpi_fackets.into()),
+        ("tcpi_pmtu", i.tcpi_pmtu.into()),
+        ("tcpi_rcv_ssthresh", i.tcpi_rcv_ssthresh.into()),
+        ("tcpi_rtt", i.tcpi_rtt.into()),
+        ("tcpi_rttvar", i.tcpi_rttvar.into()),
+        ("tcpi_snd_ssthresh", i.tcpi_snd_ssthresh.into()),
+        ("tcpi_snd_cwnd", i.tcpi_snd_cwnd.into()),
+        ("tcpi_advmss", i.tcpi_advmss.into()),
+        ("tcpi_reordering", i.tcpi_reordering.into()),
+        ("tcpi_total_retrans", i.tcpi_total_retrans.into()),
+        ("tcpi_rcv_space", i.tcpi_rcv_space.into()),
+        ("tcpi_bytes_acked", i.tcpi_bytes_acked),
+        ("tcpi_bytes_received", i.tcpi_bytes_received),
+        ("tcpi_notsent_bytes", i.tcpi_notsent_bytes.into()),
+        ("tcpi_min_rtt", i.tcpi_min_rtt.into()),
+        ("tcpi_delivered", i.tcpi_delivered.into()),
+        ("tcpi_bytes_retrans", i.tcpi_bytes_retrans),
+        ("tcpi_dsack_dups", i.tcpi_dsack_dups.into()),
+        ("tcpi_reord_seen", i.tcpi_reord_seen.into()),
+        ("tcpi_snd_wnd", i.tcpi_snd_wnd.into()),
+    ];
+    let mut out = String::new();
+    for (name, v) in vars {
+        out.push_str(&format!("{name} = {v}\n"));
+    }
+    out.push_str(&format!("_line = {line}\n{}\n", dedent(text)));
+    g.code.push(out);
+    Ok(())
+}
+
+/// The code of a `%{ }%` block with its common indentation removed, so that Python accepts it.
+fn dedent(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    lines
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or("").trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// packetdrill `code_execute`: the collected code in `python3`; an exception fails the script
+/// with the line of the code event it came from.
+fn run_code(code: &[String]) -> Result<(), String> {
+    if code.is_empty() {
+        return Ok(());
+    }
+    let mut program = String::from(
+        "import sys\n\
+         def _hook(etype, value, tb):\n\
+         \x20   sys.stderr.write('line %d: error in Python code: %r\\n' % (_line, value))\n\
+         sys.excepthook = _hook\n",
+    );
+    for c in code {
+        program.push_str(c);
+    }
+    let path = std::env::temp_dir().join(format!(
+        "pdrun_code_{}_{:?}.py",
+        std::process::id(),
+        thread::current().id()
+    ));
+    std::fs::write(&path, &program).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    let out = std::process::Command::new("python3").arg(&path).output();
+    let _ = std::fs::remove_file(&path);
+    let out = out.map_err(|e| format!("running python3: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "code events: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
 }
 
 /// packetdrill `verify_time`.

@@ -165,6 +165,8 @@ pub(crate) struct Connection {
     pub rtx_deadline: Option<Instant>,
     /// Retransmissions of the current head segment (or SYN / SYN+ACK).
     pub retries: u8,
+    /// Segments retransmitted over the connection's life (Linux `total_retrans`).
+    pub total_retrans: u32,
     /// A segment being timed: (sequence number that acknowledges it, when it was sent).
     pub rtt_probe: Option<(SeqNum, Instant)>,
     pub syn_retransmitted: bool,
@@ -318,6 +320,7 @@ impl Connection {
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             rtx_deadline: None,
             retries: 0,
+            total_retrans: 0,
             rtt_probe: None,
             syn_retransmitted: false,
             syn_sent_at: now,

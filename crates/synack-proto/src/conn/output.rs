@@ -694,12 +694,14 @@ impl Connection {
             State::SynSent => {
                 self.syn_retransmitted = true;
                 ctx.counters.retrans_segs += 1;
+                self.total_retrans = self.total_retrans.saturating_add(1);
                 self.send(ctx, TcpFlags::SYN, self.iss, &[]);
                 ctx.counters.out_segs -= 1;
             }
             State::SynReceived => {
                 self.syn_retransmitted = true;
                 ctx.counters.retrans_segs += 1;
+                self.total_retrans = self.total_retrans.saturating_add(1);
                 self.send(ctx, TcpFlags::SYN | TcpFlags::ACK, self.iss, &[]);
                 ctx.counters.out_segs -= 1;
             }
@@ -747,6 +749,7 @@ impl Connection {
         self.send_data(ctx, flags, seg.start, start, data_len);
         self.prr_sent(seg.len());
         ctx.counters.retrans_segs += 1;
+        self.total_retrans = self.total_retrans.saturating_add(1);
         ctx.counters.out_segs -= 1;
         let now = ctx.now;
         let ts = self.ts_now(now);

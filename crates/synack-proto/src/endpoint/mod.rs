@@ -127,6 +127,32 @@ impl Keepalive {
     }
 }
 
+/// The sender's loss-recovery state, as Linux reports it in `tcpi_ca_state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CaState {
+    /// Nothing unusual (`TCP_CA_Open`).
+    Open,
+    /// SACKs or duplicate ACKs arrived, no loss judged yet (`TCP_CA_Disorder`).
+    Disorder,
+    /// Fast recovery (`TCP_CA_Recovery`; RFC 6675, RFC 6582).
+    Recovery,
+    /// Recovery after a retransmission timeout (`TCP_CA_Loss`).
+    Loss,
+}
+
+impl CaState {
+    /// Linux's number for the state (`enum tcp_ca_state`): 0, 1, 3 or 4 (2 is CWR, for ECN,
+    /// which synack does not negotiate).
+    pub fn linux_value(self) -> u8 {
+        match self {
+            CaState::Open => 0,
+            CaState::Disorder => 1,
+            CaState::Recovery => 3,
+            CaState::Loss => 4,
+        }
+    }
+}
+
 /// A read-only snapshot of one connection's TCB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnInfo {
@@ -178,6 +204,29 @@ pub struct ConnInfo {
     pub lost_bytes: u32,
     /// Bytes of retransmissions in flight.
     pub retrans_bytes: u32,
+    /// Loss-recovery state (Linux `tcpi_ca_state`).
+    pub ca_state: CaState,
+    /// Segments sent and not yet cumulatively acknowledged (Linux `packets_out`, `tcpi_unacked`).
+    pub unacked_segs: u32,
+    /// Of those, segments SACKed (`tcpi_sacked`).
+    pub sacked_segs: u32,
+    /// Of those, segments judged lost, resent since or not (`tcpi_lost`).
+    pub lost_segs: u32,
+    /// Of those, retransmissions in flight (`tcpi_retrans`).
+    pub retrans_segs: u32,
+    /// Segments this connection has retransmitted, SYNs included (`tcpi_total_retrans`).
+    pub total_retrans: u32,
+    /// Retransmission timeouts in a row without an acknowledgment in between
+    /// (`tcpi_retransmits`).
+    pub retransmits: u8,
+    /// Doublings of the RTO since the last acknowledgment (`tcpi_backoff`).
+    pub backoff: u32,
+    /// RTTVAR (RFC 6298 §2).
+    pub rttvar: Duration,
+    /// The smallest RTT measured (RACK's `min_RTT`, Linux `tcpi_min_rtt`), if any.
+    pub min_rtt: Option<Duration>,
+    /// Bytes the peer has acknowledged (`tcpi_bytes_acked`).
+    pub bytes_acked: u64,
     /// The peer's acknowledgments have shown reordering: a segment never resent was delivered
     /// below one delivered earlier (RFC 8985 §6.2 step 3; Linux `tcpi_reord_seen` > 0). RACK's
     /// reordering window is non-zero from then on.
@@ -586,6 +635,25 @@ impl Endpoint {
             lost_bytes: c.rtx.lost,
             retrans_bytes: c.rtx.retrans,
             reordering_seen: c.rack.reordering_seen(),
+            ca_state: if c.in_loss {
+                CaState::Loss
+            } else if c.recovery_point.is_some() {
+                CaState::Recovery
+            } else if c.rtx.sacked > 0 || c.dupacks > 0 {
+                CaState::Disorder
+            } else {
+                CaState::Open
+            },
+            unacked_segs: c.rtx.segs.len() as u32,
+            sacked_segs: c.rtx.segs.iter().filter(|s| s.sacked).count() as u32,
+            lost_segs: c.rtx.segs.iter().filter(|s| s.lost).count() as u32,
+            retrans_segs: c.rtx.segs.iter().filter(|s| s.retrans).count() as u32,
+            total_retrans: c.total_retrans,
+            retransmits: c.retries,
+            backoff: c.rtt.backoff(),
+            rttvar: c.rtt.rttvar(),
+            min_rtt: c.rack.min_rtt(),
+            bytes_acked: c.bytes_acked,
             send_buffer: c.send_cap,
             recv_buffer: c.recv_cap,
             send_buffered: c.send_buf.len(),
