@@ -1,8 +1,5 @@
-//! Helpers shared by the simulator's integration tests.
-//!
-//! NOTE: reconstructed by the seed-claims test author after overwriting this file by mistake;
-//! it provides the four helpers `faults.rs`, `lifecycle.rs` and `links.rs` use. The original
-//! author may replace it with their own version.
+//! Helpers shared by the simulator's integration tests: a client/server pair over one link, a
+//! delay-only link, the server's address, and a deterministic byte pattern.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
