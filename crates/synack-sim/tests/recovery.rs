@@ -132,3 +132,37 @@ fn eifel_finds_a_spurious_timeout_with_timestamps_and_nothing_more_is_resent() {
     assert_eq!(counters.spurious_rtos, 0, "{counters:?}");
     assert!(counters.retrans_segs <= 2, "{counters:?}");
 }
+
+/// A segment held back long enough to be resent, then a real loss a little later: the first
+/// recovery is undone as spurious, and the loss after it starts a recovery of its own.
+fn reordering_then_loss(timestamps: bool, lost: usize) -> Counters {
+    let config = Config {
+        timestamps,
+        ..Config::default()
+    };
+    let (_, counters) = transfer_with(
+        4,
+        config,
+        delay_ms(10).rate(10_000_000, 1000),
+        |sim, c, s| {
+            sim.delay_matching(c, s, nth_data(20), Duration::from_millis(12), Some(1));
+            sim.drop_matching(c, s, nth_data(lost), Some(1));
+        },
+    );
+    counters
+}
+
+#[test]
+fn an_undone_recovery_ends_and_a_later_loss_gets_its_own() {
+    // With timestamps the late original's ACK proves the first recovery spurious (Eifel); without,
+    // the D-SACK for the needless resend does. Either way the recovery ends there, so the loss
+    // that follows is reduced for (Linux tcp_try_undo_partial / tcp_try_undo_dsack, then
+    // tcp_try_keep_open) instead of being absorbed by a recovery that no longer holds.
+    for (timestamps, lost) in [(true, 40), (false, 50)] {
+        let c = reordering_then_loss(timestamps, lost);
+        let what = format!("timestamps {timestamps}: {c:?}");
+        assert_eq!(c.spurious_recoveries_undone, 1, "{what}");
+        assert_eq!(c.fast_recoveries, 2, "{what}");
+        assert_eq!(c.retrans_segs, 2, "{what}");
+    }
+}

@@ -416,16 +416,18 @@ impl Connection {
         }
 
         // SACK blocks (RFC 2018), then loss detection.
-        let (newly_sacked, dsack, orig_sacked) = if self.opts.sack && !seg.options.sack.is_empty() {
-            let tsecr = seg
-                .options
-                .timestamps
-                .filter(|_| self.opts.timestamps)
-                .map(|t| t.tsecr);
-            self.apply_sack(ctx, seg.options.sack.as_slice(), tsecr)
-        } else {
-            (0, false, false)
-        };
+        let (newly_sacked, dsack_end, orig_sacked) =
+            if self.opts.sack && !seg.options.sack.is_empty() {
+                let tsecr = seg
+                    .options
+                    .timestamps
+                    .filter(|_| self.opts.timestamps)
+                    .map(|t| t.tsecr);
+                self.apply_sack(ctx, seg.options.sack.as_slice(), tsecr)
+            } else {
+                (0, None, false)
+            };
+        let dsack = dsack_end.is_some();
         let in_recovery = self.recovery_point.is_some();
         let partial_ack =
             in_recovery && acked_bytes > 0 && self.recovery_point.is_some_and(|p| self.snd_una < p);
@@ -456,7 +458,7 @@ impl Connection {
                 .timestamps
                 .map(|t| t.tsecr)
                 .filter(|_| self.opts.timestamps && acked_retransmitted);
-            self.try_undo(ctx, tsecr, dsack);
+            self.try_undo(ctx, tsecr, dsack_end);
         }
         self.frto_on_ack(
             ctx,
@@ -484,7 +486,6 @@ impl Connection {
                 self.in_loss = false;
                 self.frto = false;
                 self.frto_new_data = false;
-                self.undo = None;
                 self.prr = None;
                 if let Some(cc) = self.cc.as_mut() {
                     cc.on_recovery_exit(now);
@@ -493,8 +494,6 @@ impl Connection {
         }
         if acked_bytes > 0 {
             self.maybe_clear_retrans_stamp();
-        }
-        if acked_bytes > 0 {
             self.rtx_deadline = if self.flight() > 0 {
                 Some(now + self.rto_now(now))
             } else {

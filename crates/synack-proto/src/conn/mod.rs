@@ -216,10 +216,9 @@ pub(crate) struct Connection {
     pub reorder_deadline: Option<Instant>,
     /// Tail loss probe timer (RFC 8985 §7).
     pub tlp_deadline: Option<Instant>,
-    /// Undo bookkeeping of the current recovery: retransmissions not yet reported as duplicates
-    /// by D-SACK (RFC 2883 §4), counting those still outstanding when it began. Linux
-    /// `undo_retrans`.
-    pub undo: Option<u32>,
+    /// Undo bookkeeping of the last recovery (Linux `undo_marker`, `undo_retrans`): kept after
+    /// the recovery ends, so that late D-SACKs can still prove it spurious.
+    pub undo: Option<recovery::Undo>,
     /// Our TSval when the first retransmission still outstanding went out (Eifel detection, RFC
     /// 3522 §3.2): kept from one recovery into the next while any retransmitted segment is
     /// unacknowledged, so that an ACK for a segment resent in an earlier recovery, echoing that

@@ -754,8 +754,9 @@ impl Connection {
         let now = ctx.now;
         let ts = self.ts_now(now);
         self.retrans_stamp.get_or_insert(ts);
-        if let Some(pending) = self.undo.as_mut() {
-            *pending += 1;
+        if let Some(u) = self.undo.as_mut() {
+            u.pending += 1;
+            u.resent = true;
         }
         // A lost segment stays marked lost once resent (Linux keeps TCPCB_LOST beside
         // TCPCB_SACKED_RETRANS): RFC 6675's pipe then counts the retransmission, not the original.

@@ -89,6 +89,19 @@ pub(crate) struct Prr {
     pub cwnd: u32,
 }
 
+/// What can prove a recovery spurious (Linux `undo_marker` and `undo_retrans`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Undo {
+    /// SND.UNA when the recovery began: D-SACKs for data below it are about something else.
+    pub marker: SeqNum,
+    /// Retransmissions since then (and those still in flight when it began) that no D-SACK has
+    /// reported as duplicates yet (RFC 2883 §4.2).
+    pub pending: u32,
+    /// Whether anything was retransmitted since: without a retransmission there is nothing for
+    /// D-SACK to prove.
+    pub resent: bool,
+}
+
 /// The queue with running byte totals of its marks.
 #[derive(Debug, Default)]
 pub(crate) struct RtxQueue {
@@ -297,16 +310,16 @@ impl Connection {
     }
 
     /// Marks the SACKed ranges (RFC 2018 §3) and reports a D-SACK (RFC 2883 §4). Returns
-    /// (bytes newly SACKed, D-SACK seen, data never resent and below the recovery point newly
-    /// SACKed).
+    /// (bytes newly SACKed, where the D-SACK block ends if there was one, data never resent and
+    /// below the recovery point newly SACKed).
     pub(crate) fn apply_sack(
         &mut self,
         ctx: &mut Ctx<'_>,
         blocks: &[synack_wire::SackBlock],
         tsecr: Option<u32>,
-    ) -> (u32, bool, bool) {
+    ) -> (u32, Option<SeqNum>, bool) {
         let mut newly = 0;
-        let mut dsack = false;
+        let mut dsack = None;
         // Data never resent, below the recovery point, newly SACKed (Linux
         // `FLAG_ORIG_SACK_ACKED`).
         let mut orig = false;
@@ -323,7 +336,7 @@ impl Connection {
                     .get(1)
                     .is_some_and(|s| l >= SeqNum(s.left) && r <= SeqNum(s.right));
                 if r <= self.snd_una || inside_second {
-                    dsack = true;
+                    dsack = Some(r);
                     ctx.counters.dsacks_received += 1;
                     continue;
                 }
@@ -431,7 +444,7 @@ impl Connection {
             ctx.counters.lost_segments_detected += 1;
             if self.recovery_point.is_none() {
                 self.recovery_point = Some(self.snd_nxt);
-                self.undo = Some(self.retrans_out());
+                self.undo = Some(self.new_undo());
                 ctx.counters.fast_recoveries += 1;
                 let flight = self.flight();
                 let prior_cwnd = self.cwnd();
@@ -444,45 +457,70 @@ impl Connection {
         any
     }
 
-    /// Undoes the window reduction of the current recovery when it proves spurious (Linux
-    /// `tcp_try_undo_*`): the ACK echoes a timestamp older than our first retransmission, so the
-    /// original arrived (Eifel, RFC 3522 §3.2); or D-SACK reported every retransmission as a
-    /// duplicate (RFC 2883 §4.2).
-    pub(crate) fn try_undo(&mut self, ctx: &mut Ctx<'_>, tsecr: Option<u32>, dsack: bool) {
-        let Some(pending) = self.undo else {
+    /// Undoes the window reduction of the last recovery when it proves spurious (Linux
+    /// `tcp_try_undo_*`):
+    ///
+    /// - during the recovery, the ACK covers resent data and echoes a timestamp older than the
+    ///   first retransmission still outstanding, so an original arrived (Eifel, RFC 3522 §3.2);
+    ///   in fast recovery only once no retransmission is left in flight (`tcp_try_undo_partial`);
+    /// - at any time until the next recovery, D-SACKs (`dsack_end`: where the ACK's D-SACK block
+    ///   ends) have reported every retransmission as a duplicate (RFC 2883 §4.2,
+    ///   `tcp_try_undo_dsack`).
+    ///
+    /// An undone recovery ends: what it marked lost was not (`tcp_undo_cwnd_reduction` with
+    /// `unmark_loss`, then `tcp_try_keep_open`).
+    pub(crate) fn try_undo(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        tsecr: Option<u32>,
+        dsack_end: Option<SeqNum>,
+    ) {
+        let Some(mut u) = self.undo else {
             return;
         };
-        let stamp = self.retrans_stamp;
-        let eifel = match (stamp, tsecr) {
-            (Some(stamp), Some(echo)) if echo != 0 => (echo.wrapping_sub(stamp) as i32) < 0,
-            _ => false,
-        };
-        let mut pending = pending;
-        if dsack && pending > 0 {
-            pending -= 1;
+        let in_recovery = self.recovery_point.is_some();
+        let eifel = in_recovery
+            && (self.in_loss || self.rtx.retrans == 0)
+            && match (self.retrans_stamp, tsecr) {
+                (Some(stamp), Some(echo)) if echo != 0 => (echo.wrapping_sub(stamp) as i32) < 0,
+                _ => false,
+            };
+        // Linux's "dumb counting" (tcp_check_dsack): a D-SACK for data above the marker stands
+        // for one of our retransmissions.
+        let counted = dsack_end.is_some_and(|end| end > u.marker) && u.pending > 0;
+        if counted {
+            u.pending -= 1;
         }
-        let all_dup = dsack && pending == 0 && stamp.is_some();
-        if eifel || all_dup {
-            let undone = self
-                .cc
-                .as_mut()
-                .is_some_and(|cc| cc.on_spurious_congestion(ctx.now));
-            if undone {
-                ctx.counters.spurious_recoveries_undone += 1;
-                self.prr = None;
-            }
-            self.undo = None;
-            if self.in_loss {
-                self.leave_loss_undone();
-            }
-        } else {
-            self.undo = Some(pending);
+        let all_dup = counted && u.pending == 0 && u.resent;
+        if !(eifel || all_dup) {
+            self.undo = Some(u);
+            return;
+        }
+        let undone = self
+            .cc
+            .as_mut()
+            .is_some_and(|cc| cc.on_spurious_congestion(ctx.now));
+        if undone {
+            ctx.counters.spurious_recoveries_undone += 1;
+        }
+        self.undo = None;
+        if in_recovery {
+            self.leave_recovery_undone();
         }
     }
 
-    /// A timeout proved spurious (Linux `tcp_try_undo_loss`): the segments it marked lost were
-    /// not, so they are not resent, and RTO recovery ends.
-    fn leave_loss_undone(&mut self) {
+    /// A fresh undo record as a recovery begins (Linux `tcp_init_undo`).
+    fn new_undo(&self) -> Undo {
+        Undo {
+            marker: self.snd_una,
+            pending: self.retrans_out(),
+            resent: false,
+        }
+    }
+
+    /// A recovery proved spurious (Linux `tcp_try_undo_loss`, `tcp_try_undo_partial`): the
+    /// segments it marked lost were not, so they are not resent, and the recovery ends.
+    fn leave_recovery_undone(&mut self) {
         for i in 0..self.rtx.segs.len() {
             if self.rtx.segs[i].lost {
                 self.rtx.update(i, |s| s.lost = false);
@@ -492,6 +530,7 @@ impl Connection {
         self.in_loss = false;
         self.frto = false;
         self.frto_new_data = false;
+        self.prr = None;
         self.undo = None;
         self.dupacks = 0;
     }
@@ -528,7 +567,7 @@ impl Connection {
             }
             ctx.counters.spurious_recoveries_undone += 1;
             ctx.counters.spurious_rtos += 1;
-            self.leave_loss_undone();
+            self.leave_recovery_undone();
             return;
         }
         if self.snd_nxt > high {
@@ -600,8 +639,8 @@ impl Connection {
         }
         self.recovery_point = Some(self.snd_nxt);
         self.prr = None;
-        if self.undo.is_none() {
-            self.undo = Some(self.retrans_out());
+        if self.undo.is_none() || new_recovery {
+            self.undo = Some(self.new_undo());
         }
         self.dupacks = 0;
         self.rack.reset_tlp();
