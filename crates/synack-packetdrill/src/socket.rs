@@ -1229,8 +1229,7 @@ fn tcp_info(
     };
     put32(&mut b, 12, us(ato));
     put32(&mut b, 84, advmss.into());
-    // tcp_reordering's default: synack does not measure the degree of reordering.
-    put32(&mut b, 88, 3);
+    put32(&mut b, 88, info.map_or(3, |i| i.reordering)); // tcpi_reordering
     put64(&mut b, 112, u64::MAX); // tcpi_max_pacing_rate: unlimited
     let Some(i) = info else {
         put32(&mut b, 76, 0x7fff_ffff); // TCP_INFINITE_SSTHRESH
@@ -1269,7 +1268,7 @@ fn tcp_info(
     let unsent = i.send_buffered.saturating_sub(i.in_flight as usize);
     put32(&mut b, 144, u32::try_from(unsent).unwrap_or(u32::MAX));
     put32(&mut b, 148, i.min_rtt.map_or(u32::MAX, us));
-    put32(&mut b, 220, u32::from(i.reordering_seen)); // tcpi_reord_seen
+    put32(&mut b, 220, i.reorder_events); // tcpi_reord_seen
     put32(&mut b, 228, i.snd_wnd);
     put32(&mut b, 232, i.rcv_wnd);
     b

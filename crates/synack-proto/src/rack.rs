@@ -79,6 +79,13 @@ pub struct Rack {
     fack: Option<SeqNum>,
     /// `RACK.reordering_seen`.
     reordering_seen: bool,
+    /// The lowest start of a segment found reordered by the ACK being processed.
+    reorder_low: Option<SeqNum>,
+    /// ACKs that showed reordering (Linux `reord_seen`).
+    reorder_events: u32,
+    /// The largest reordering distance seen, in bytes: how far below `RACK.fack` a reordered
+    /// segment started (Linux keeps it in segments, `tp->reordering`).
+    reorder_distance: u32,
     /// `RACK.reo_wnd`, as computed by the last `update_reo_wnd`.
     reo_wnd: Duration,
     /// `RACK.reo_wnd_mult`.
@@ -116,6 +123,9 @@ impl Rack {
             min_rtt: None,
             fack: None,
             reordering_seen: false,
+            reorder_low: None,
+            reorder_events: 0,
+            reorder_distance: 0,
             reo_wnd: Duration::ZERO,
             reo_wnd_mult: 1,
             reo_wnd_persist: REO_WND_PERSIST,
@@ -173,18 +183,40 @@ impl Rack {
         true
     }
 
-    /// §6.2 step 3, `RACK_detect_reordering()`, for one segment newly acknowledged. Call it for each
-    /// such segment in ascending order of `end_seq`. A segment that was never retransmitted and
-    /// ends below the highest end already delivered (`RACK.fack`) was reordered.
-    pub fn detect_reordering(&mut self, end_seq: SeqNum, retransmitted: bool) {
+    /// §6.2 step 3, `RACK_detect_reordering()`, for one segment (`start`..`end_seq`) newly
+    /// acknowledged. Call it for each such segment in ascending order of `end_seq`, then
+    /// [`Self::finish_ack`] once per ACK. A segment that was never retransmitted and ends below
+    /// the highest end already delivered (`RACK.fack`) was reordered.
+    pub fn detect_reordering(&mut self, start: SeqNum, end_seq: SeqNum, retransmitted: bool) {
         match self.fack {
             Some(fack) if end_seq <= fack => {
                 if end_seq < fack && !retransmitted {
                     self.reordering_seen = true;
+                    self.reorder_low = Some(self.reorder_low.map_or(start, |l| l.min(start)));
                 }
             }
             _ => self.fack = Some(end_seq),
         }
+    }
+
+    /// Ends the reordering accounting of one ACK (Linux `tcp_check_sack_reordering`): if it
+    /// showed reordering, counts the event and keeps the largest distance below `RACK.fack`.
+    pub fn finish_ack(&mut self) {
+        if let (Some(low), Some(fack)) = (self.reorder_low.take(), self.fack) {
+            self.reorder_events = self.reorder_events.saturating_add(1);
+            let distance = u32::try_from(fack.diff(low).max(0)).unwrap_or(u32::MAX);
+            self.reorder_distance = self.reorder_distance.max(distance);
+        }
+    }
+
+    /// ACKs that showed reordering so far (Linux `tcpi_reord_seen`).
+    pub fn reorder_events(&self) -> u32 {
+        self.reorder_events
+    }
+
+    /// The largest reordering distance seen, in bytes.
+    pub fn reorder_distance(&self) -> u32 {
+        self.reorder_distance
     }
 
     /// §6.2 step 4, `RACK_update_reo_wnd()`: adapts and returns the reordering window.
@@ -432,22 +464,29 @@ mod tests {
     #[test]
     fn detect_reordering() {
         let mut r = Rack::new();
-        r.detect_reordering(SeqNum(3000), false);
-        r.detect_reordering(SeqNum(3000), false);
+        r.detect_reordering(SeqNum(2000), SeqNum(3000), false);
+        r.detect_reordering(SeqNum(2000), SeqNum(3000), false);
+        r.finish_ack();
         assert!(!r.reordering_seen());
         // A retransmitted segment below fack is the repair of a loss, not reordering.
-        r.detect_reordering(SeqNum(1000), true);
+        r.detect_reordering(SeqNum(0), SeqNum(1000), true);
+        r.finish_ack();
         assert!(!r.reordering_seen());
-        r.detect_reordering(SeqNum(2000), false);
+        assert_eq!(r.reorder_events(), 0);
+        // Two reordered segments in one ACK: one event, the distance from the lower start.
+        r.detect_reordering(SeqNum(500), SeqNum(1000), false);
+        r.detect_reordering(SeqNum(1000), SeqNum(2000), false);
+        r.finish_ack();
         assert!(r.reordering_seen());
+        assert_eq!((r.reorder_events(), r.reorder_distance()), (1, 2500));
     }
 
     #[test]
     fn reo_wnd_is_a_quarter_min_rtt_capped_by_srtt() {
         let mut r = Rack::new();
         r.on_rtt_sample(ms(40));
-        r.detect_reordering(SeqNum(3000), false);
-        r.detect_reordering(SeqNum(2000), false);
+        r.detect_reordering(SeqNum(2000), SeqNum(3000), false);
+        r.detect_reordering(SeqNum(1000), SeqNum(2000), false);
         let w = r.update_reo_wnd(
             false,
             SeqNum(0),
@@ -526,8 +565,8 @@ mod tests {
     fn detect_loss_by_time() {
         // min_RTT = RACK.rtt = 40 ms, reordering seen: reo_wnd = 10 ms.
         let mut r = Rack::new();
-        r.detect_reordering(SeqNum(9000), false);
-        r.detect_reordering(SeqNum(8000), false);
+        r.detect_reordering(SeqNum(8000), SeqNum(9000), false);
+        r.detect_reordering(SeqNum(7000), SeqNum(8000), false);
         // Segments (end_seq, xmit_ts): 1000@0, 2000@5, 3000@10, 4000@20 (delivered), 5000@30.
         r.update(at(60), at(20), SeqNum(4000), false, true);
         assert_eq!(r.rtt(), ms(40));

@@ -11,6 +11,10 @@ use crate::seq::SeqNum;
 use crate::state::State;
 use crate::time::Instant;
 
+/// Linux's `tcp_reordering` default (3 segments): reordering deeper than this changes when the
+/// window may grow.
+const TCP_REORDERING: u32 = 3;
+
 impl Connection {
     /// Handles one segment addressed to this connection.
     pub(crate) fn on_segment(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
@@ -338,7 +342,7 @@ impl Connection {
                 if !s.sacked {
                     // Only a hole filled by data never resent shows reordering; data the peer
                     // had SACKed was already counted when it was SACKed.
-                    rack.detect_reordering(s.end, s.ever_retrans);
+                    rack.detect_reordering(s.start, s.end, s.ever_retrans);
                 }
                 if s.ever_retrans {
                     acked_retransmitted = true;
@@ -428,6 +432,7 @@ impl Connection {
                 (0, None, false)
             };
         let dsack = dsack_end.is_some();
+        self.rack.finish_ack();
         let in_recovery = self.recovery_point.is_some();
         let partial_ack =
             in_recovery && acked_bytes > 0 && self.recovery_point.is_some_and(|p| self.snd_una < p);
@@ -471,8 +476,15 @@ impl Connection {
         // grows only on an ACK that acknowledges new data (RFC 5681 §3.1; Linux
         // tcp_may_raise_cwnd), by what it delivered, SACKed bytes included: a duplicate ACK
         // that only SACKs does not grow it, so limited transmit (RFC 3042) sends one segment
-        // per duplicate ACK.
-        let delivered = if acked_bytes > 0 { newly_delivered } else { 0 };
+        // per duplicate ACK. Once the path has shown reordering deeper than DupThresh, SACKed
+        // data counts as progress too (Linux: `tp->reordering > tcp_reordering` turns
+        // tcp_may_raise_cwnd's test into FLAG_FORWARD_PROGRESS).
+        let deep_reordering = self.rack.reorder_distance() > TCP_REORDERING * self.snd_mss;
+        let delivered = if acked_bytes > 0 || (deep_reordering && newly_sacked > 0) {
+            newly_delivered
+        } else {
+            0
+        };
         if delivered > 0 {
             let cwnd_limited = flight_before.saturating_add(self.snd_mss) >= self.cwnd();
             if let Some(cc) = self.cc.as_mut() {

@@ -355,10 +355,11 @@ impl Connection {
                     newly += self.rtx.segs[i].len();
                     let seg = self.rtx.segs[i];
                     let (xmit_ts, end, ever) = (seg.xmit_ts, seg.end, seg.ever_retrans);
+                    let start = seg.start;
                     let valid = seg.answers(tsecr);
                     orig |= !ever && high.is_some_and(|h| end <= h);
                     self.rack.update(ctx.now, xmit_ts, end, ever, valid);
-                    self.rack.detect_reordering(end, ever);
+                    self.rack.detect_reordering(start, end, ever);
                     self.rtx.update(i, |s| {
                         s.sacked = true;
                         s.lost = false;

@@ -227,6 +227,12 @@ pub struct ConnInfo {
     pub min_rtt: Option<Duration>,
     /// Bytes the peer has acknowledged (`tcpi_bytes_acked`).
     pub bytes_acked: u64,
+    /// ACKs that showed reordering (`tcpi_reord_seen`).
+    pub reorder_events: u32,
+    /// The reordering degree in segments, as Linux's `tcpi_reordering`: 3 (`tcp_reordering`)
+    /// until reordering further than that is seen, then how many segments below the highest
+    /// delivered one a reordered segment started, up to 300 (`tcp_max_reordering`).
+    pub reordering: u32,
     /// The peer's acknowledgments have shown reordering: a segment never resent was delivered
     /// below one delivered earlier (RFC 8985 §6.2 step 3; Linux `tcpi_reord_seen` > 0). RACK's
     /// reordering window is non-zero from then on.
@@ -654,6 +660,12 @@ impl Endpoint {
             rttvar: c.rtt.rttvar(),
             min_rtt: c.rack.min_rtt(),
             bytes_acked: c.bytes_acked,
+            reorder_events: c.rack.reorder_events(),
+            reordering: c
+                .rack
+                .reorder_distance()
+                .div_ceil(c.snd_mss.max(1))
+                .clamp(3, 300),
             send_buffer: c.send_cap,
             recv_buffer: c.recv_cap,
             send_buffered: c.send_buf.len(),
