@@ -80,6 +80,10 @@ pub struct Counters {
     /// Retransmission timeouts F-RTO found spurious (`TCPSpuriousRTOs`); each is also counted in
     /// `spurious_recoveries_undone`.
     pub spurious_rtos: u64,
+    /// Of `spurious_recoveries_undone`, those that undid a retransmission timeout, by F-RTO,
+    /// Eifel or D-SACK (`TCPLossUndo` + `TCPSpuriousRTOs`). A timeout can be spurious under loss
+    /// alone, when the ACKs that would have stopped it were lost.
+    pub rto_recoveries_undone: u64,
     /// Keepalive probes sent (`TCPKeepAlive`).
     pub keepalive_probes: u64,
     /// Segments dropped by PAWS (`PAWSEstabRejected`).

@@ -79,6 +79,8 @@ pub struct Rack {
     fack: Option<SeqNum>,
     /// `RACK.reordering_seen`.
     reordering_seen: bool,
+    /// `RACK.fack` before the ACK being processed (Linux `prior_fack`).
+    prior_fack: Option<SeqNum>,
     /// The lowest start of a segment found reordered by the ACK being processed.
     reorder_low: Option<SeqNum>,
     /// ACKs that showed reordering (Linux `reord_seen`).
@@ -123,6 +125,7 @@ impl Rack {
             min_rtt: None,
             fack: None,
             reordering_seen: false,
+            prior_fack: None,
             reorder_low: None,
             reorder_events: 0,
             reorder_distance: 0,
@@ -183,19 +186,25 @@ impl Rack {
         true
     }
 
+    /// Starts the reordering accounting of one ACK: what it delivers is compared with the highest
+    /// end delivered before it (Linux `prior_fack`), so that the order in which its SACK blocks
+    /// are read does not matter.
+    pub fn begin_ack(&mut self) {
+        self.prior_fack = self.fack;
+        self.reorder_low = None;
+    }
+
     /// §6.2 step 3, `RACK_detect_reordering()`, for one segment (`start`..`end_seq`) newly
-    /// acknowledged. Call it for each such segment in ascending order of `end_seq`, then
-    /// [`Self::finish_ack`] once per ACK. A segment that was never retransmitted and ends below
-    /// the highest end already delivered (`RACK.fack`) was reordered.
+    /// acknowledged, between [`Self::begin_ack`] and [`Self::finish_ack`]. A segment that was
+    /// never retransmitted and ends below the highest end delivered before this ACK
+    /// (`RACK.fack`) was reordered.
     pub fn detect_reordering(&mut self, start: SeqNum, end_seq: SeqNum, retransmitted: bool) {
-        match self.fack {
-            Some(fack) if end_seq <= fack => {
-                if end_seq < fack && !retransmitted {
-                    self.reordering_seen = true;
-                    self.reorder_low = Some(self.reorder_low.map_or(start, |l| l.min(start)));
-                }
-            }
-            _ => self.fack = Some(end_seq),
+        if self.prior_fack.is_some_and(|fack| end_seq < fack) && !retransmitted {
+            self.reordering_seen = true;
+            self.reorder_low = Some(self.reorder_low.map_or(start, |l| l.min(start)));
+        }
+        if self.fack.is_none_or(|fack| end_seq > fack) {
+            self.fack = Some(end_seq);
         }
     }
 
@@ -464,28 +473,42 @@ mod tests {
     #[test]
     fn detect_reordering() {
         let mut r = Rack::new();
+        r.begin_ack();
         r.detect_reordering(SeqNum(2000), SeqNum(3000), false);
+        r.finish_ack();
+        r.begin_ack();
         r.detect_reordering(SeqNum(2000), SeqNum(3000), false);
         r.finish_ack();
         assert!(!r.reordering_seen());
         // A retransmitted segment below fack is the repair of a loss, not reordering.
+        r.begin_ack();
         r.detect_reordering(SeqNum(0), SeqNum(1000), true);
+        r.finish_ack();
+        assert!(!r.reordering_seen());
+        // One ACK reporting a higher block before a lower one, both above what was delivered
+        // before it: the order of its blocks is not reordering.
+        r.begin_ack();
+        r.detect_reordering(SeqNum(5000), SeqNum(6000), false);
+        r.detect_reordering(SeqNum(4000), SeqNum(5000), false);
         r.finish_ack();
         assert!(!r.reordering_seen());
         assert_eq!(r.reorder_events(), 0);
         // Two reordered segments in one ACK: one event, the distance from the lower start.
+        r.begin_ack();
         r.detect_reordering(SeqNum(500), SeqNum(1000), false);
         r.detect_reordering(SeqNum(1000), SeqNum(2000), false);
         r.finish_ack();
         assert!(r.reordering_seen());
-        assert_eq!((r.reorder_events(), r.reorder_distance()), (1, 2500));
+        assert_eq!((r.reorder_events(), r.reorder_distance()), (1, 5500));
     }
 
     #[test]
     fn reo_wnd_is_a_quarter_min_rtt_capped_by_srtt() {
         let mut r = Rack::new();
         r.on_rtt_sample(ms(40));
+        r.begin_ack();
         r.detect_reordering(SeqNum(2000), SeqNum(3000), false);
+        r.begin_ack();
         r.detect_reordering(SeqNum(1000), SeqNum(2000), false);
         let w = r.update_reo_wnd(
             false,
@@ -565,7 +588,9 @@ mod tests {
     fn detect_loss_by_time() {
         // min_RTT = RACK.rtt = 40 ms, reordering seen: reo_wnd = 10 ms.
         let mut r = Rack::new();
+        r.begin_ack();
         r.detect_reordering(SeqNum(8000), SeqNum(9000), false);
+        r.begin_ack();
         r.detect_reordering(SeqNum(7000), SeqNum(8000), false);
         // Segments (end_seq, xmit_ts): 1000@0, 2000@5, 3000@10, 4000@20 (delivered), 5000@30.
         r.update(at(60), at(20), SeqNum(4000), false, true);

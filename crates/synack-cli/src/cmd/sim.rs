@@ -711,6 +711,8 @@ struct Report {
     fast_recoveries: u64,
     /// Window reductions undone because they proved spurious (both ends).
     recoveries_undone: u64,
+    /// Of those, reductions after a retransmission timeout (both ends).
+    timeouts_undone: u64,
     /// Tail loss probes sent (both ends).
     loss_probes: u64,
     client_final_state: State,
@@ -1021,6 +1023,7 @@ fn simulate(plan: &Plan, progress: &mut Progress) -> Result<Report, String> {
         recoveries_undone: counters[0].spurious_recoveries_undone
             + counters[1].spurious_recoveries_undone,
         loss_probes: counters[0].loss_probes + counters[1].loss_probes,
+        timeouts_undone: counters[0].rto_recoveries_undone + counters[1].rto_recoveries_undone,
         client_final_state,
         server_final_state,
         leftovers,
@@ -1126,8 +1129,9 @@ fn summary(plan: &Plan, r: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "  recovery   {} fast recoveries, {} undone as spurious, {} tail loss probes",
-        r.fast_recoveries, r.recoveries_undone, r.loss_probes
+        "  recovery   {} fast recoveries, {} reductions undone as spurious ({} after a timeout), \
+         {} tail loss probes",
+        r.fast_recoveries, r.recoveries_undone, r.timeouts_undone, r.loss_probes
     );
     let _ = writeln!(
         out,
@@ -1186,6 +1190,7 @@ fn json(plan: &Plan, r: &Report) -> String {
         ("timeouts", r.timeouts.to_string()),
         ("fast_recoveries", r.fast_recoveries.to_string()),
         ("recoveries_undone", r.recoveries_undone.to_string()),
+        ("timeouts_undone", r.timeouts_undone.to_string()),
         ("loss_probes", r.loss_probes.to_string()),
         ("client_final_state", json_str(r.client_final_state.name())),
         ("server_final_state", json_str(r.server_final_state.name())),

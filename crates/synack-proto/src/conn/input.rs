@@ -313,6 +313,7 @@ impl Connection {
         // Data never resent, below the recovery point, newly acknowledged (for F-RTO).
         let mut orig_acked = false;
         let high = self.recovery_point;
+        self.rack.begin_ack();
         if ack > self.snd_una {
             acked_bytes = ack.diff(self.snd_una) as u32;
             self.snd_una = ack;

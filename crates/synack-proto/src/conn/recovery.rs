@@ -503,6 +503,9 @@ impl Connection {
             .is_some_and(|cc| cc.on_spurious_congestion(ctx.now));
         if undone {
             ctx.counters.spurious_recoveries_undone += 1;
+            if self.in_loss {
+                ctx.counters.rto_recoveries_undone += 1;
+            }
         }
         self.undo = None;
         if in_recovery {
@@ -568,6 +571,7 @@ impl Connection {
             }
             ctx.counters.spurious_recoveries_undone += 1;
             ctx.counters.spurious_rtos += 1;
+            ctx.counters.rto_recoveries_undone += 1;
             self.leave_recovery_undone();
             return;
         }
