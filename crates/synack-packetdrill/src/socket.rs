@@ -1284,6 +1284,7 @@ fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Er
     let int = |v: i64| i32::try_from(v).unwrap_or(i32::MAX).to_ne_bytes().to_vec();
     let (rcvbuf_default, sndbuf_default) = (st.settings.rcvbuf, st.settings.sndbuf);
     let (rmem_max, wmem_max) = (st.settings.rmem_max, st.settings.wmem_max);
+    let info = conn.and_then(|h| st.engine().and_then(|ep| ep.info(h).ok()));
     Ok(match (level, name) {
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => int(opts.reuseaddr.into()),
         (libc::SOL_SOCKET, libc::SO_REUSEPORT) => int(opts.reuseport.into()),
@@ -1316,22 +1317,16 @@ fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Er
             }))
         }
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => int(opts.nodelay.into()),
-        (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => {
-            let info = conn.and_then(|h| st.engine().and_then(|ep| ep.info(h).ok()));
-            match info {
-                Some(i) if !matches!(i.state, State::Closed | State::SynSent) => {
-                    int(i.snd_mss.into())
-                }
-                _ => int(opts.maxseg.filter(|m| *m != 0).unwrap_or(536).into()),
-            }
-        }
+        (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match info {
+            Some(i) if !matches!(i.state, State::Closed | State::SynSent) => int(i.snd_mss.into()),
+            _ => int(opts.maxseg.filter(|m| *m != 0).unwrap_or(536).into()),
+        },
         (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => int(opts.keepidle.into()),
         (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => int(opts.keepintvl.into()),
         (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => int(opts.keepcnt.into()),
         (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => int(opts.user_timeout.into()),
         (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => int(1),
         (libc::IPPROTO_TCP, libc::TCP_INFO) => {
-            let info = conn.and_then(|h| st.engine().and_then(|ep| ep.info(h).ok()));
             let state = match (&kind, &info) {
                 (_, Some(i)) => i.state,
                 (Kind::Listener(_), None) => State::Listen,
@@ -1343,7 +1338,6 @@ fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Er
         // Reno's TCP_CC_INFO with nothing, too).
         (libc::IPPROTO_TCP, TCP_CC_INFO) => Vec::new(),
         (libc::SOL_SOCKET, SO_MEMINFO) => {
-            let info = conn.and_then(|h| st.engine().and_then(|ep| ep.info(h).ok()));
             let mut v = [0u32; 9];
             if let Some(i) = info {
                 let c = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);

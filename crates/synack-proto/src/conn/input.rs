@@ -495,11 +495,7 @@ impl Connection {
         }
         if let Some(point) = self.recovery_point {
             if self.snd_una >= point {
-                self.recovery_point = None;
-                self.in_loss = false;
-                self.frto = false;
-                self.frto_new_data = false;
-                self.prr = None;
+                self.end_recovery();
                 if let Some(cc) = self.cc.as_mut() {
                     cc.on_recovery_exit(now);
                 }

@@ -311,6 +311,12 @@ impl Connection {
         self.snd_mss.saturating_sub(self.sack_option_len()).max(1)
     }
 
+    /// Bytes the application queued that have not been sent yet.
+    pub(crate) fn unsent(&self) -> usize {
+        let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
+        self.send_buf.len().saturating_sub(off)
+    }
+
     /// Sequence number just past the last byte the application queued (where a FIN goes).
     pub(crate) fn send_end(&self) -> SeqNum {
         self.send_seq + self.send_buf.len() as u32
@@ -440,6 +446,14 @@ impl Connection {
         self.arm_tlp(ctx);
     }
 
+    /// Counts the segment just sent as a retransmission rather than a new one (Linux
+    /// `RetransSegs`, `tcpi_total_retrans`).
+    fn count_resent(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.counters.retrans_segs += 1;
+        ctx.counters.out_segs -= 1;
+        self.total_retrans = self.total_retrans.saturating_add(1);
+    }
+
     /// Resends segments judged lost, in order, while `pipe` stays below `cwnd` (RFC 6675 §5 step
     /// C); the first one of an RTO recovery goes out whatever the window. Returns whether any
     /// did.
@@ -498,9 +512,7 @@ impl Connection {
     /// Arms the persist timer when the peer's window is zero and data waits (RFC 9293 §3.8.6.1),
     /// backing off exponentially from the RTO up to 120 s as Linux does.
     fn update_persist(&mut self, now: Instant) {
-        let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
-        let unsent = self.send_buf.len().saturating_sub(off);
-        let blocked = self.snd_wnd == 0 && unsent > 0 && self.flight() == 0;
+        let blocked = self.snd_wnd == 0 && self.unsent() > 0 && self.flight() == 0;
         if !blocked {
             self.persist_deadline = None;
             self.persist_backoff = 0;
@@ -595,9 +607,7 @@ impl Connection {
         if !self.state.is_synchronized() {
             return false;
         }
-        let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
-        let unsent = self.send_buf.len().saturating_sub(off);
-        if self.flight() > 0 || unsent > 0 {
+        if self.flight() > 0 || self.unsent() > 0 {
             // The retransmission or persist timer watches the connection instead.
             self.keepalive_anchor = ctx.now;
             self.arm_keepalive();
@@ -693,17 +703,13 @@ impl Connection {
         match self.state {
             State::SynSent => {
                 self.syn_retransmitted = true;
-                ctx.counters.retrans_segs += 1;
-                self.total_retrans = self.total_retrans.saturating_add(1);
                 self.send(ctx, TcpFlags::SYN, self.iss, &[]);
-                ctx.counters.out_segs -= 1;
+                self.count_resent(ctx);
             }
             State::SynReceived => {
                 self.syn_retransmitted = true;
-                ctx.counters.retrans_segs += 1;
-                self.total_retrans = self.total_retrans.saturating_add(1);
                 self.send(ctx, TcpFlags::SYN | TcpFlags::ACK, self.iss, &[]);
-                ctx.counters.out_segs -= 1;
+                self.count_resent(ctx);
             }
             _ => {
                 self.enter_rto_recovery(ctx, self.retries > 1);
@@ -748,9 +754,7 @@ impl Connection {
         }
         self.send_data(ctx, flags, seg.start, start, data_len);
         self.prr_sent(seg.len());
-        ctx.counters.retrans_segs += 1;
-        self.total_retrans = self.total_retrans.saturating_add(1);
-        ctx.counters.out_segs -= 1;
+        self.count_resent(ctx);
         let now = ctx.now;
         let ts = self.ts_now(now);
         self.retrans_stamp.get_or_insert(ts);

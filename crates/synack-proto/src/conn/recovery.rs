@@ -530,13 +530,18 @@ impl Connection {
                 self.rtx.update(i, |s| s.lost = false);
             }
         }
+        self.end_recovery();
+        self.undo = None;
+        self.dupacks = 0;
+    }
+
+    /// Fast or RTO recovery is over, however it ended: no recovery point, no PRR, no F-RTO.
+    pub(crate) fn end_recovery(&mut self) {
         self.recovery_point = None;
         self.in_loss = false;
         self.frto = false;
         self.frto_new_data = false;
         self.prr = None;
-        self.undo = None;
-        self.dupacks = 0;
     }
 
     /// F-RTO (RFC 5682 §3, the SACK-enhanced algorithm of §4 when SACK is on), as Linux's
@@ -581,10 +586,8 @@ impl Connection {
             }
         } else if una_advanced && self.snd_una < high {
             self.recovery_point = Some(self.snd_nxt);
-            let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
-            let unsent = self.send_buf.len() > off;
             let wnd_end = self.snd_una + self.snd_wnd;
-            if unsent && wnd_end > self.snd_nxt {
+            if self.unsent() > 0 && wnd_end > self.snd_nxt {
                 self.frto_new_data = true;
             } else {
                 self.frto = false;

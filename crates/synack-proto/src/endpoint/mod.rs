@@ -615,6 +615,12 @@ impl Endpoint {
     /// A snapshot of the connection's TCB.
     pub fn info(&self, h: ConnHandle) -> Result<ConnInfo, Error> {
         let c = self.conn(h)?;
+        let (mut sacked_segs, mut lost_segs, mut retrans_segs) = (0, 0, 0);
+        for s in &c.rtx.segs {
+            sacked_segs += u32::from(s.sacked);
+            lost_segs += u32::from(s.lost);
+            retrans_segs += u32::from(s.retrans);
+        }
         Ok(ConnInfo {
             tuple: c.tuple,
             state: c.state,
@@ -651,9 +657,9 @@ impl Endpoint {
                 CaState::Open
             },
             unacked_segs: c.rtx.segs.len() as u32,
-            sacked_segs: c.rtx.segs.iter().filter(|s| s.sacked).count() as u32,
-            lost_segs: c.rtx.segs.iter().filter(|s| s.lost).count() as u32,
-            retrans_segs: c.rtx.segs.iter().filter(|s| s.retrans).count() as u32,
+            sacked_segs,
+            lost_segs,
+            retrans_segs,
             total_retrans: c.total_retrans,
             retransmits: c.retries,
             backoff: c.rtt.backoff(),
