@@ -21,6 +21,8 @@
 //! | `timestamps`, `sack`, `window_scaling` | `0` or `1` | `1` | `net.ipv4.tcp_timestamps`, `tcp_sack`, `tcp_window_scaling` |
 //! | `syn_retries`, `synack_retries` | count | `5`, `5` | `net.ipv4.tcp_syn_retries`, `tcp_synack_retries` |
 //! | `syn_linear_timeouts` | count | `0` | `net.ipv4.tcp_syn_linear_timeouts` |
+//! | `retries2` | count | `15` | `net.ipv4.tcp_retries2` (the time that many timeouts take from 200 ms: 924.6 s) |
+//! | `orphan_retries` | count; `0` means 8 | `0` | `net.ipv4.tcp_orphan_retries` (the same for a closed socket still sending) |
 //! | `init_cwnd` | segments | `10` | `TCP_INIT_CWND` |
 //! | `congestion_control` | `cubic`, `reno` or `newreno` | `cubic` | `net.ipv4.tcp_congestion_control` |
 //! | `tlp` | `0` or `1` | `1` | tail loss probes (`net.ipv4.tcp_early_retrans` = 4) |
@@ -70,6 +72,10 @@ pub struct Settings {
     pub synack_retries: u8,
     /// `net.ipv4.tcp_syn_linear_timeouts`.
     pub syn_linear_timeouts: u8,
+    /// `net.ipv4.tcp_retries2`.
+    pub retries2: u8,
+    /// `net.ipv4.tcp_orphan_retries` (0 stands for Linux's 8).
+    pub orphan_retries: u8,
     /// Initial congestion window in segments.
     pub init_cwnd: u32,
     /// Congestion control.
@@ -108,6 +114,8 @@ impl Default for Settings {
             syn_retries: 5,
             synack_retries: 5,
             syn_linear_timeouts: 0,
+            retries2: 15,
+            orphan_retries: 0,
             init_cwnd: 10,
             congestion_control: Algorithm::Cubic,
             tlp: true,
@@ -226,6 +234,10 @@ impl Settings {
                 "syn_linear_timeouts" | "tcp_syn_linear_timeouts" => parse_num(value)
                     .map(|v| s.syn_linear_timeouts = v)
                     .is_some(),
+                "retries2" | "tcp_retries2" => parse_num(value).map(|v| s.retries2 = v).is_some(),
+                "orphan_retries" | "tcp_orphan_retries" => {
+                    parse_num(value).map(|v| s.orphan_retries = v).is_some()
+                }
                 "init_cwnd" | "initcwnd" => parse_num::<u32>(value)
                     .filter(|v| *v > 0)
                     .map(|v| s.init_cwnd = v)
@@ -259,7 +271,7 @@ impl Settings {
                         "ignoring unknown so_flags key '{key}' (known: local_ip, tcp_rmem, \
                          rcvbuf, rcvbuf_max, tcp_wmem, sndbuf, sndbuf_max, rmem_max, wmem_max, \
                          mss, mtu, timestamps, sack, window_scaling, syn_retries, \
-                         synack_retries, syn_linear_timeouts, init_cwnd, congestion_control, \
+                         synack_retries, syn_linear_timeouts, retries2, orphan_retries, init_cwnd, congestion_control, \
                          tlp, frto, syncookies, seed, verbose)"
                     ));
                     continue;
@@ -299,6 +311,13 @@ impl Settings {
             syn_retries: self.syn_retries,
             synack_retries: self.synack_retries,
             syn_linear_timeouts: self.syn_linear_timeouts,
+            retries2: self.retries2,
+            // Linux's tcp_orphan_retries() reads 0 as 8.
+            orphan_retries: if self.orphan_retries == 0 {
+                8
+            } else {
+                self.orphan_retries
+            },
             initial_window_segments: self.init_cwnd,
             congestion_control: self.congestion_control,
             tail_loss_probe: self.tlp,
@@ -319,6 +338,17 @@ mod tests {
         assert!(problems.is_empty());
         assert_eq!(s.engine_config().window_scale_shift(), 8);
         assert_eq!(s.local_ips.len(), 2);
+    }
+
+    #[test]
+    fn retry_limits_read_as_linux_reads_its_sysctls() {
+        let (s, problems) = Settings::parse("tcp_retries2=8 tcp_orphan_retries=0");
+        assert!(problems.is_empty(), "{problems:?}");
+        let c = s.engine_config();
+        assert_eq!((c.retries2, c.orphan_retries), (8, 8));
+        let (s, _) = Settings::parse("orphan_retries=3");
+        let c = s.engine_config();
+        assert_eq!((c.retries2, c.orphan_retries), (15, 3));
     }
 
     #[test]

@@ -21,9 +21,18 @@ pub struct Config {
     /// How many of the first SYN retransmissions use a constant timeout before backoff starts
     /// (`net.ipv4.tcp_syn_linear_timeouts`, Linux 6.6+ uses 4). Off (0) by default: RFC 6298 doubling.
     pub syn_linear_timeouts: u8,
-    /// Data retransmissions before the connection is aborted with `TimedOut`: 15
-    /// (`net.ipv4.tcp_retries2`, RFC 1122 §4.2.3.5 R2).
+    /// How long data may go unacknowledged before the connection is aborted with `TimedOut`,
+    /// as a number of retransmissions: 15 (`net.ipv4.tcp_retries2`, RFC 1122 §4.2.3.5 R2). As on
+    /// Linux (`retransmits_timed_out`), the count stands for a time: the connection gives up
+    /// once the first unacknowledged retransmission is older than 15 timeouts would take,
+    /// starting at `min_rto` and doubling up to `max_rto` (924.6 s with the defaults), whatever
+    /// the path's actual RTO. Also the number of unanswered zero-window probes tolerated.
     pub retries2: u8,
+    /// [`retries2`](Self::retries2) for a connection the application has closed (an orphan,
+    /// still delivering its data or FIN): 8, or 102.2 s, which is what Linux's default
+    /// `net.ipv4.tcp_orphan_retries` = 0 means while the RTO is below `max_rto`. Once an
+    /// orphan's backed-off RTO reaches `max_rto`, it is given up at the next timeout.
+    pub orphan_retries: u8,
     /// Duration of TIME-WAIT, 2 MSL: 60 s (Linux `TCP_TIMEWAIT_LEN`; RFC 9293 §3.4.2).
     pub time_wait: Duration,
     /// How long an orphaned FIN-WAIT-2 connection waits for the peer's FIN: 60 s
@@ -107,6 +116,7 @@ impl Default for Config {
             synack_retries: 5,
             syn_linear_timeouts: 0,
             retries2: 15,
+            orphan_retries: 8,
             time_wait: Duration::from_secs(60),
             fin_timeout: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),

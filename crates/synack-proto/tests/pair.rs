@@ -252,11 +252,7 @@ fn keepalive_probes_an_idle_peer_and_gives_up_after_the_probe_count() {
             break;
         }
     }
-    let mut buf = [0u8; 1];
-    assert_eq!(
-        p.a.recv(p.now, c, &mut buf),
-        Err(synack_proto::Error::TimedOut)
-    );
+    assert_timed_out(&mut p, c);
     assert_eq!(p.a.counters().keepalive_probes, probes + 3);
     // Each answered probe left 10 s after the previous answer, which took one 20 ms round trip:
     // the third answer arrived at +30.06 s. Then idle 10 s, 3 probes 2 s apart, and the end 2 s
@@ -290,11 +286,7 @@ fn user_timeout_aborts_unacknowledged_data_at_exactly_that_time() {
         }
     }
     assert_eq!(closed_at, Some(t0 + Duration::from_secs(5)), "{:#?}", p.log);
-    let mut buf = [0u8; 1];
-    assert_eq!(
-        p.a.recv(p.now, c, &mut buf),
-        Err(synack_proto::Error::TimedOut)
-    );
+    assert_timed_out(&mut p, c);
 }
 
 #[test]
@@ -511,5 +503,158 @@ fn datagrams_with_much_slack_or_out_of_order_are_copied_and_stay_exact() {
     assert!(
         read_all(&mut p.b, p.now, s) == data,
         "exact after reordering"
+    );
+}
+
+/// Steps `p` until `c` on endpoint `a` is closed or `limit` has passed, dropping everything sent
+/// to `b` when `b_vanished`; returns when it closed, and when each retransmission (`true` for a
+/// tail loss probe) went out.
+fn run_until_a_closes(
+    p: &mut Pair,
+    c: synack_proto::ConnHandle,
+    limit: Duration,
+    b_vanished: bool,
+) -> (Option<Instant>, Vec<(Instant, bool)>) {
+    let end = p.now + limit;
+    let mut resent = Vec::new();
+    let (mut retrans, mut probes) = (p.a.counters().retrans_segs, p.a.counters().loss_probes);
+    while p.now < end {
+        if b_vanished {
+            p.in_flight.retain(|x| !x.1);
+        }
+        // An orphan has no handle: it is over when `a` holds no connection.
+        let over = match p.a.state(c) {
+            Ok(state) => state == State::Closed,
+            Err(_) => p.a.resources().connections == 0,
+        };
+        if over {
+            return (Some(p.now), resent);
+        }
+        if !p.step() {
+            break;
+        }
+        let counters = p.a.counters();
+        if counters.retrans_segs != retrans {
+            resent.push((p.now, counters.loss_probes != probes));
+            (retrans, probes) = (counters.retrans_segs, counters.loss_probes);
+        }
+    }
+    (None, resent)
+}
+
+/// Cuts the path from `a`, sends data on `c` (and closes it when `close`, leaving an orphan)
+/// and runs until `a` gives the connection up. Checks Linux's rule (`retransmits_timed_out`):
+/// it gave up at the first timeout at least 924.6 s (an orphan: 102.2 s) after the first
+/// retransmission by timeout (a tail loss probe does not start the clock), and not at an
+/// earlier one. Returns when each retransmission by timeout went out.
+fn timeouts_until_given_up(p: &mut Pair, c: synack_proto::ConnHandle, close: bool) -> Vec<Instant> {
+    p.cut_a_to_b = true;
+    p.a.send(p.now, c, b"nobody hears this").unwrap();
+    let limit = if close {
+        p.a.close(p.now, c).unwrap();
+        Duration::from_millis(102_200)
+    } else {
+        Duration::from_millis(924_600)
+    };
+    let (closed, resent) = run_until_a_closes(p, c, Duration::from_secs(3000), false);
+    let closed = closed.expect("the connection is given up");
+    let timeouts: Vec<Instant> = resent.iter().filter(|r| !r.1).map(|r| r.0).collect();
+    let first = timeouts[0];
+    let last = *timeouts.last().unwrap();
+    assert!(
+        closed.saturating_duration_since(first) >= limit,
+        "gave up {:?} after the first retransmission, before {limit:?}",
+        closed.saturating_duration_since(first)
+    );
+    assert!(
+        last.saturating_duration_since(first) < limit,
+        "the last retransmission, {:?} after the first, should have been the end",
+        last.saturating_duration_since(first)
+    );
+    timeouts
+}
+
+#[test]
+fn retries2_is_a_time_so_a_long_path_gives_up_after_fewer_retransmissions() {
+    // A 1 s round trip: RTO 3 s (SRTT 1 s + 4 x RTTVAR 0.5 s), fifteen times the minimum.
+    // Linux gives up once the first retransmission is as old as 15 timeouts starting from
+    // 200 ms take (0.2 s x (2^10 - 1) + 6 x 120 s = 924.6 s): here after 12 retransmissions,
+    // not 15 (which would take 1386 s).
+    let mut p = Pair::new();
+    p.delay = Duration::from_millis(500);
+    let l = p.b.listen("10.0.0.2:80".parse().unwrap(), 4).unwrap();
+    let c =
+        p.a.connect(p.now, "10.0.0.2:80".parse().unwrap(), None)
+            .unwrap();
+    p.run_until(Instant::from_secs(2));
+    p.b.accept(l).unwrap();
+    assert_eq!(p.a.info(c).unwrap().rto, Duration::from_secs(3));
+    let timeouts = timeouts_until_given_up(&mut p, c, false);
+    assert_eq!(timeouts.len(), 12, "{timeouts:?}");
+    assert_timed_out(&mut p, c);
+}
+
+#[test]
+fn retries2_on_a_short_path_is_fifteen_retransmissions() {
+    // RTO 220 ms (SRTT 20 ms + the 200 ms floor): 15 timeouts fit in the 924.6 s, as on Linux.
+    let (mut p, c, _s) = established_pair();
+    let timeouts = timeouts_until_given_up(&mut p, c, false);
+    assert_eq!(timeouts.len(), 15, "{timeouts:?}");
+}
+
+#[test]
+fn an_orphan_gives_up_after_eight_timeouts_without_a_reset() {
+    // close() with data and FIN unacknowledged and the peer gone: Linux's tcp_orphan_retries
+    // (0, meaning 8 while the RTO is below 120 s) gives up after 0.2 s x (2^9 - 1) = 102.2 s,
+    // not the 924.6 s of a connection the application still holds; no RST is sent.
+    let (mut p, c, _s) = established_pair();
+    let timeouts = timeouts_until_given_up(&mut p, c, true);
+    assert_eq!(timeouts.len(), 8, "{timeouts:?}");
+    assert!(
+        !p.log.iter().any(|l| l.contains("a->b RST")),
+        "Linux drops a timed-out orphan silently"
+    );
+    assert_eq!(p.a.resources().connections, 0);
+}
+
+#[test]
+fn zero_window_probes_go_on_while_answered_and_give_up_after_fifteen_unanswered() {
+    let (mut p, c, _s) = established_pair();
+    // The receiver never reads: its window closes and stays closed.
+    let data = vec![7u8; 400_000];
+    let mut sent = 0;
+    let until = p.now + Duration::from_secs(20);
+    while p.now < until {
+        if let Ok(n) = p.a.send(p.now, c, &data[sent..]) {
+            sent += n;
+        }
+        if !p.step() {
+            break;
+        }
+    }
+    assert_eq!(p.a.info(c).unwrap().snd_wnd, 0, "the window is closed");
+    // RFC 1122 §4.2.2.17: as long as the receiver answers the probes, the sender keeps the
+    // connection open, here for an hour of probes 120 s apart.
+    let (closed, _) = run_until_a_closes(&mut p, c, Duration::from_secs(3600), false);
+    assert_eq!(closed, None, "an answering peer keeps the connection open");
+    // The peer vanishes: after 15 unanswered probes (Linux tcp_probe_timer with tcp_retries2),
+    // the connection times out.
+    let (closed, _) = run_until_a_closes(&mut p, c, Duration::from_secs(3600), true);
+    assert!(closed.is_some(), "a vanished peer is given up");
+    let last_answer = p.log.iter().rposition(|l| l.contains("b->a")).unwrap();
+    let unanswered = p.log[last_answer..]
+        .iter()
+        .filter(|l| l.contains("a->b ACK") && l.ends_with("len=0"))
+        .count();
+    assert_eq!(unanswered, 15, "{:#?}", &p.log[last_answer..]);
+    assert_timed_out(&mut p, c);
+}
+
+/// The application's next read on `c` reports that the connection timed out.
+fn assert_timed_out(p: &mut Pair, c: synack_proto::ConnHandle) {
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        p.a.recv(p.now, c, &mut buf),
+        Err(synack_proto::Error::TimedOut)
     );
 }

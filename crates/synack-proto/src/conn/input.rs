@@ -313,6 +313,11 @@ impl Connection {
         // Data never resent, below the recovery point, newly acknowledged (for F-RTO).
         let mut orig_acked = false;
         let high = self.recovery_point;
+        if ack >= self.snd_una {
+            // The peer answered: zero-window probes start counting again (Linux tcp_ack clears
+            // icsk_probes_out for any ACK that is not older than SND.UNA).
+            self.persist_probes = 0;
+        }
         self.rack.begin_ack();
         if ack > self.snd_una {
             acked_bytes = ack.diff(self.snd_una) as u32;

@@ -176,6 +176,10 @@ pub(crate) struct Connection {
     pub persist_backoff: u32,
     /// When the peer's zero window first stopped us (for the user timeout).
     pub persist_since: Option<Instant>,
+    /// Zero-window probes sent since the peer last answered anything (Linux `icsk_probes_out`):
+    /// a peer that answers keeps the connection open indefinitely (RFC 1122 §4.2.2.17), one that
+    /// stops answering is given up after `retries2` probes.
+    pub persist_probes: u8,
 
     // Acknowledgment policy.
     pub ack_now: bool,
@@ -225,6 +229,11 @@ pub(crate) struct Connection {
     /// resend's TSval, is not taken as proof that this recovery was spurious. Linux
     /// `retrans_stamp`, cleared as `tcp_try_to_open` clears it.
     pub retrans_stamp: Option<u32>,
+    /// When the first retransmission not yet acknowledged went out: [`retrans_stamp`] on the
+    /// engine's clock, from which the `retries2` time limit runs (Linux `retransmits_timed_out`).
+    ///
+    /// [`retrans_stamp`]: Self::retrans_stamp
+    pub retrans_since: Option<Instant>,
     /// In RTO recovery (Linux `TCP_CA_Loss`): from a retransmission timeout until SND.UNA reaches
     /// the recovery point or the timeout proves spurious.
     pub in_loss: bool,
@@ -326,6 +335,7 @@ impl Connection {
             persist_deadline: None,
             persist_backoff: 0,
             persist_since: None,
+            persist_probes: 0,
             ack_now: false,
             ack_due: false,
             output_pending: false,
@@ -345,6 +355,7 @@ impl Connection {
             dsack: None,
             undo: None,
             retrans_stamp: None,
+            retrans_since: None,
             in_loss: false,
             frto: false,
             frto_new_data: false,

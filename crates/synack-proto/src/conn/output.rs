@@ -10,7 +10,7 @@ use super::{Connection, Ctx};
 use crate::error::Error;
 use crate::seq::SeqNum;
 use crate::state::State;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// The `len` bytes of `buf` from `off`, as the (at most) two slices of the ring they lie in.
 fn ring_parts(buf: &alloc::collections::VecDeque<u8>, off: usize, len: usize) -> [&[u8]; 2] {
@@ -517,17 +517,23 @@ impl Connection {
             self.persist_deadline = None;
             self.persist_backoff = 0;
             self.persist_since = None;
+            self.persist_probes = 0;
             return;
         }
         self.persist_since.get_or_insert(now);
         if self.persist_deadline.is_none() {
-            let mut d = self.rtt.base_rto();
-            for _ in 0..self.persist_backoff {
-                d = d.saturating_mul(2);
-            }
-            let d = d.min(crate::time::Duration::from_secs(120));
-            self.persist_deadline = Some(now + d);
+            self.persist_deadline = Some(now + self.persist_interval());
         }
+    }
+
+    /// The wait before the next zero-window probe: the RTO doubled once per probe sent, up to
+    /// the maximum RTO (Linux tcp_probe0_when).
+    fn persist_interval(&self) -> Duration {
+        let mut d = self.rtt.base_rto();
+        for _ in 0..self.persist_backoff {
+            d = d.saturating_mul(2);
+        }
+        d.min(crate::time::Duration::from_secs(120))
     }
 
     /// Handles every timer that is due at `ctx.now`.
@@ -579,6 +585,17 @@ impl Connection {
                     return;
                 }
             }
+            // A peer that stops answering probes is given up after `retries2` of them (Linux
+            // tcp_probe_timer); any ACK from it starts the count again.
+            let interval = self.persist_interval();
+            let limit = self.retry_limit(ctx.config, interval < ctx.config.max_rto);
+            if self.persist_probes >= limit {
+                ctx.counters.abort_on_timeout += 1;
+                let error = self.soft_error.unwrap_or(Error::TimedOut);
+                self.terminate(ctx, Some(error));
+                return;
+            }
+            self.persist_probes = self.persist_probes.saturating_add(1);
             self.persist_backoff = self.persist_backoff.saturating_add(1).min(16);
             // Zero-window probe as Linux sends it (tcp_xmit_probe_skb): an ACK with an old
             // sequence number, which the receiver must answer with its current window.
@@ -657,7 +674,12 @@ impl Connection {
             self.rack.on_tlp_sent(self.snd_nxt, false);
         } else if let Some(last) = self.rtx.segs.len().checked_sub(1) {
             let end = self.rtx.segs[last].end;
+            let since = self.retrans_since;
             self.retransmit_seg(ctx, last);
+            // A probe is not a retransmission by timeout: the give-up clock starts at the first
+            // of those (Linux's probe goes through __tcp_retransmit_skb, which leaves
+            // retrans_stamp alone).
+            self.retrans_since = since;
             self.rack.on_tlp_sent(end, true);
         }
         // RFC 8985 §7.3: after a probe the RTO timer is re-armed (restarted), so that it stays
@@ -683,7 +705,26 @@ impl Connection {
                     .saturating_duration_since(self.oldest_unacked_sent())
                     >= ut
             }
-            None => self.retries >= limit,
+            // The handshake's own timer starts at a fixed 1 s, so its count and its time agree.
+            None if matches!(self.state, State::SynSent | State::SynReceived) => {
+                self.retries >= limit
+            }
+            // Data and FIN: the count stands for the time that many timeouts would take from
+            // the minimum RTO, measured from the first retransmission (Linux
+            // retransmits_timed_out with tcp_model_timeout), so that a long path gives up no
+            // later than a short one.
+            None => {
+                let alive = self.rtt.rto() < ctx.config.max_rto;
+                let boundary = self.retry_limit(ctx.config, alive);
+                self.retries > 0
+                    && match self.retrans_since {
+                        Some(first) => {
+                            ctx.now.saturating_duration_since(first)
+                                >= model_timeout(boundary, ctx.config.min_rto, ctx.config.max_rto)
+                        }
+                        None => self.retries >= boundary,
+                    }
+            }
         };
         if expired {
             ctx.counters.abort_on_timeout += 1;
@@ -722,6 +763,17 @@ impl Connection {
         self.rtx_deadline = Some(ctx.now + self.rto_now(ctx.now));
     }
 
+    /// How many timeouts (or unanswered zero-window probes) the connection tolerates:
+    /// `retries2`, or for an orphan `orphan_retries` while `alive` (its backed-off timer is still
+    /// below the maximum RTO) and none after (Linux `tcp_orphan_retries`).
+    fn retry_limit(&self, config: &crate::Config, alive: bool) -> u8 {
+        match (self.orphan, alive) {
+            (false, _) => config.retries2,
+            (true, true) => config.orphan_retries,
+            (true, false) => 0,
+        }
+    }
+
     /// Resends segment `i` of the retransmission queue (splitting it first if the path now takes
     /// less) and marks it retransmitted.
     pub(crate) fn retransmit_seg(&mut self, ctx: &mut Ctx<'_>, i: usize) {
@@ -758,6 +810,7 @@ impl Connection {
         let now = ctx.now;
         let ts = self.ts_now(now);
         self.retrans_stamp.get_or_insert(ts);
+        self.retrans_since.get_or_insert(now);
         if let Some(u) = self.undo.as_mut() {
             u.pending += 1;
             u.resent = true;
@@ -773,5 +826,45 @@ impl Connection {
         if self.rtx_deadline.is_none() {
             self.rtx_deadline = Some(now + self.rto_now(now));
         }
+    }
+}
+
+/// The time `boundary` retransmission timeouts take when the first is `base` and each doubles
+/// up to `max`: what a retry count stands for (Linux `tcp_model_timeout`). With the defaults,
+/// 15 gives 924.6 s and 8 gives 102.2 s.
+pub(crate) fn model_timeout(boundary: u8, base: Duration, max: Duration) -> Duration {
+    let base_ms = base.as_millis().max(1);
+    let max_ms = max.as_millis().max(base_ms);
+    // The number of doublings before the timer reaches the maximum (ilog2 of the ratio).
+    let linear_after = (max_ms / base_ms).ilog2().min(64);
+    let boundary = u32::from(boundary);
+    let doubling = |n: u32| ((2u128 << n) - 1) * base_ms;
+    let ms = if boundary <= linear_after {
+        doubling(boundary)
+    } else {
+        doubling(linear_after) + u128::from(boundary - linear_after) * max_ms
+    };
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_timeout_is_what_linux_computes_for_its_retry_counts() {
+        let (min, max) = (Duration::from_millis(200), Duration::from_secs(120));
+        // tcp_retries2 = 15: ten doublings from 200 ms, then six timeouts of 120 s.
+        assert_eq!(model_timeout(15, min, max), Duration::from_millis(924_600));
+        // tcp_orphan_retries' 8: 0.2 s x (2^9 - 1).
+        assert_eq!(model_timeout(8, min, max), Duration::from_millis(102_200));
+        // tcp_syn_retries = 6 from the 1 s initial RTO: 127 s.
+        assert_eq!(
+            model_timeout(6, Duration::from_secs(1), max),
+            Duration::from_secs(127)
+        );
+        assert_eq!(model_timeout(0, min, max), min);
+        // No overflow for any count or bound.
+        assert!(model_timeout(u8::MAX, Duration::ZERO, Duration::MAX) > max);
     }
 }

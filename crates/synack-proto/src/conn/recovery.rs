@@ -613,6 +613,7 @@ impl Connection {
             && !self.rtx.segs.front().is_some_and(|s| s.ever_retrans)
         {
             self.retrans_stamp = None;
+            self.retrans_since = None;
         }
     }
 
