@@ -614,6 +614,14 @@ impl Connection {
                 self.grow_window(take as u32);
                 self.last_data_rcv = Some(ctx.now);
             }
+            // Held data that this segment brought again is a duplicate: the first such range
+            // is reported, unless the part trimmed off above already is (RFC 2883; Linux
+            // tcp_ofo_queue, whose tcp_dsack_extend cannot join the two: a hole lies between).
+            if let Some((l, r)) = self.ooo.ranges().next().filter(|h| h.0 < self.rcv_offset) {
+                let end = r.min(self.rcv_offset);
+                self.dsack
+                    .get_or_insert((start + (l - offset) as u32, start + (end - offset) as u32));
+            }
             // Pull in whatever the out-of-order queue now joins.
             while let Some(more) = self.ooo.pop_at(self.rcv_offset) {
                 self.rcv_nxt += more.len() as u32;
