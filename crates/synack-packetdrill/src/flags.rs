@@ -28,6 +28,7 @@
 //! | `tlp` | `0` or `1` | `1` | tail loss probes (`net.ipv4.tcp_early_retrans` = 4) |
 //! | `frto` | `0`, `1` or `2` | `2` | F-RTO after timeouts (`net.ipv4.tcp_frto`; any non-zero value is RFC 5682's SACK-enhanced form where SACK is on) |
 //! | `syncookies` | `0` or `1` | `1` | `net.ipv4.tcp_syncookies` |
+//! | `slow_start_after_idle` | `0` or `1` | `1` | `net.ipv4.tcp_slow_start_after_idle` |
 //! | `seed` | integer | `1` | keys ISNs, timestamp offsets and port choice: runs repeat exactly |
 //! | `verbose` | `0` or `1` | `0` | print each call and packet on stderr |
 //!
@@ -86,6 +87,8 @@ pub struct Settings {
     pub frto: bool,
     /// SYN cookies when the SYN queue overflows.
     pub syncookies: bool,
+    /// `net.ipv4.tcp_slow_start_after_idle`.
+    pub slow_start_after_idle: bool,
     /// The engine's seed.
     pub seed: u64,
     /// Print each call and packet on stderr.
@@ -121,6 +124,7 @@ impl Default for Settings {
             tlp: true,
             frto: true,
             syncookies: true,
+            slow_start_after_idle: true,
             seed: 1,
             verbose: false,
         }
@@ -264,6 +268,9 @@ impl Settings {
                 "syncookies" | "tcp_syncookies" => {
                     parse_bool(value).map(|v| s.syncookies = v).is_some()
                 }
+                "slow_start_after_idle" | "tcp_slow_start_after_idle" => parse_bool(value)
+                    .map(|v| s.slow_start_after_idle = v)
+                    .is_some(),
                 "seed" => parse_num(value).map(|v| s.seed = v).is_some(),
                 "verbose" | "v" => parse_bool(value).map(|v| s.verbose = v).is_some(),
                 _ => {
@@ -272,7 +279,7 @@ impl Settings {
                          rcvbuf, rcvbuf_max, tcp_wmem, sndbuf, sndbuf_max, rmem_max, wmem_max, \
                          mss, mtu, timestamps, sack, window_scaling, syn_retries, \
                          synack_retries, syn_linear_timeouts, retries2, orphan_retries, init_cwnd, congestion_control, \
-                         tlp, frto, syncookies, seed, verbose)"
+                         tlp, frto, syncookies, slow_start_after_idle, seed, verbose)"
                     ));
                     continue;
                 }
@@ -323,6 +330,7 @@ impl Settings {
             tail_loss_probe: self.tlp,
             frto: self.frto,
             syncookies: self.syncookies,
+            slow_start_after_idle: self.slow_start_after_idle,
             ..Config::default()
         }
     }

@@ -102,6 +102,11 @@ pub struct Config {
     /// and an acknowledgment of data that was never resent proves the timeout spurious, which
     /// undoes it. On, as Linux's `net.ipv4.tcp_frto` = 2.
     pub frto: bool,
+    /// After an idle period longer than the RTO, start again from the restart window instead of
+    /// sending a whole old window at once (RFC 5681 §4.1, RFC 2861): `cwnd` halves once per RTO
+    /// of idleness, down to the initial window. On, as Linux's
+    /// `net.ipv4.tcp_slow_start_after_idle` = 1.
+    pub slow_start_after_idle: bool,
     /// Disable Nagle's algorithm on new connections (RFC 9293 §3.7.4; Linux default: Nagle on).
     pub nodelay: bool,
 }
@@ -144,6 +149,7 @@ impl Default for Config {
             congestion_control: crate::cc::Algorithm::Cubic,
             tail_loss_probe: true,
             frto: true,
+            slow_start_after_idle: true,
             nodelay: false,
         }
     }

@@ -497,6 +497,14 @@ impl CongestionControl for Cubic {
         self.cwnd = self.mss_fp();
     }
 
+    fn on_idle_restart(&mut self, _now: Instant, restart_cwnd: u32) {
+        if !self.in_recovery {
+            let cwnd = self.cwnd();
+            self.ssthresh = self.ssthresh.max(cwnd / 2 + cwnd / 4);
+        }
+        self.cwnd = to_fp(restart_cwnd.max(self.mss));
+    }
+
     fn on_spurious_congestion(&mut self, _now: Instant) -> bool {
         let Some(s) = self.prior.take() else {
             return false;

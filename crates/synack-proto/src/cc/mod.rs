@@ -107,6 +107,12 @@ pub trait CongestionControl: fmt::Debug {
         false
     }
 
+    /// The sender starts again after an idle period longer than the RTO (RFC 5681 §4.1's restart
+    /// window, RFC 2861; Linux `tcp_cwnd_restart`): `ssthresh` keeps at least three quarters of
+    /// the current window (Linux `tcp_current_ssthresh`), so that slow start climbs back to it,
+    /// and `cwnd` becomes `restart_cwnd`, which the connection computes.
+    fn on_idle_restart(&mut self, now: Instant, restart_cwnd: u32);
+
     /// The sender's MSS changed (path MTU discovery). Windows keep their size in segments, as
     /// Linux (which counts `snd_cwnd` in packets) does.
     fn set_mss(&mut self, mss: u32);

@@ -163,6 +163,14 @@ impl CongestionControl for NewReno {
         true
     }
 
+    fn on_idle_restart(&mut self, _now: Instant, restart_cwnd: u32) {
+        if !self.in_recovery {
+            self.ssthresh = self.ssthresh.max(self.cwnd / 2 + self.cwnd / 4);
+        }
+        self.cwnd = restart_cwnd.max(self.mss);
+        self.bytes_acked = 0;
+    }
+
     fn set_mss(&mut self, mss: u32) {
         let mss = mss.max(1);
         let old = self.mss;

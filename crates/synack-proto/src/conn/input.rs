@@ -492,9 +492,9 @@ impl Connection {
             0
         };
         if delivered > 0 {
-            let cwnd_limited = flight_before.saturating_add(self.snd_mss) >= self.cwnd();
+            let may_grow = self.window_may_grow();
             if let Some(cc) = self.cc.as_mut() {
-                cc.on_ack(now, delivered, rtt, flight_before, !cwnd_limited);
+                cc.on_ack(now, delivered, rtt, flight_before, !may_grow);
             }
             self.tune_send_buffer(ctx.config);
         }

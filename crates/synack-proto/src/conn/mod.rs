@@ -174,6 +174,17 @@ pub(crate) struct Connection {
     pub syn_sent_at: Instant,
     pub persist_deadline: Option<Instant>,
     pub persist_backoff: u32,
+    /// When data (new or resent) last went out (Linux `lsndtime`): the idle restart measures
+    /// from it.
+    pub last_data_sent: Option<Instant>,
+    /// The window was the limit during the last round of sending (Linux `is_cwnd_limited`,
+    /// latched by `tcp_cwnd_validate` for a window of data): ACKs then grow it.
+    pub cwnd_limited: bool,
+    /// The most bytes outstanding since the latch was last set (Linux `max_packets_out`): slow
+    /// start grows the window up to twice this even when it was not the limit.
+    pub max_flight: u32,
+    /// The latch above holds until SND.UNA passes this (Linux `cwnd_usage_seq`).
+    pub cwnd_usage_seq: SeqNum,
     /// When the peer's zero window first stopped us (for the user timeout).
     pub persist_since: Option<Instant>,
     /// Zero-window probes sent since the peer last answered anything (Linux `icsk_probes_out`):
@@ -335,6 +346,10 @@ impl Connection {
             persist_deadline: None,
             persist_backoff: 0,
             persist_since: None,
+            last_data_sent: None,
+            cwnd_limited: false,
+            max_flight: 0,
+            cwnd_usage_seq: iss,
             persist_probes: 0,
             ack_now: false,
             ack_due: false,

@@ -180,6 +180,9 @@ impl Connection {
         {
             self.pingpong = true;
         }
+        if len > 0 {
+            self.last_data_sent = Some(ctx.now);
+        }
         // Lend the buffer out while the segment is built (moving a VecDeque is three words).
         let buf = core::mem::take(&mut self.send_buf);
         self.send_parts(ctx, flags, seq, ring_parts(&buf, off, len));
@@ -419,6 +422,11 @@ impl Connection {
                     break;
                 }
             }
+            // Was the window the limit? (Linux tcp_write_xmit: no room for another full segment.)
+            let limited = self.pipe().saturating_add(self.snd_mss) > self.cwnd();
+            if sent_new || limited {
+                self.validate_cwnd(limited);
+            }
             if frto_new && self.recovery_point.is_some_and(|high| self.snd_nxt <= high) {
                 self.frto = false;
                 self.frto_new_data = false;
@@ -444,6 +452,66 @@ impl Connection {
             self.tlp_deadline = None;
         }
         self.arm_tlp(ctx);
+    }
+
+    /// Records how fully the window is used (RFC 7661's idea in Linux's form,
+    /// `tcp_cwnd_validate`): whether it was the limit is latched for a window of data, since the
+    /// ACKs that grow it arrive a round trip later, and otherwise the most bytes outstanding in
+    /// that window is kept, which lets slow start grow the window to twice that.
+    fn validate_cwnd(&mut self, limited: bool) {
+        let outstanding = self.flight();
+        if self.snd_una >= self.cwnd_usage_seq
+            || limited
+            || (!self.cwnd_limited && outstanding > self.max_flight)
+        {
+            self.cwnd_limited = limited;
+            self.max_flight = outstanding;
+            self.cwnd_usage_seq = self.snd_nxt;
+        }
+    }
+
+    /// Whether ACKs may grow the window (Linux `tcp_is_cwnd_limited`): it was the limit in the
+    /// current window of data, or, in slow start, it is below twice the most that was
+    /// outstanding.
+    pub(crate) fn window_may_grow(&self) -> bool {
+        self.cwnd_limited
+            || self.cc.as_ref().is_some_and(|cc| {
+                cc.in_slow_start() && cc.cwnd() < self.max_flight.saturating_mul(2)
+            })
+    }
+
+    /// The application queued data after a pause: when nothing is outstanding and nothing was
+    /// sent for longer than the RTO, the window restarts (RFC 5681 §4.1, RFC 2861; Linux
+    /// `tcp_slow_start_after_idle_check` and `tcp_cwnd_restart`): halved once per RTO of
+    /// idleness beyond the first, but not below the initial window (or the current one, if
+    /// smaller).
+    pub(crate) fn restart_after_idle(&mut self, ctx: &Ctx<'_>) {
+        if !ctx.config.slow_start_after_idle || self.flight() > 0 || !self.state.is_synchronized() {
+            return;
+        }
+        let Some(last) = self.last_data_sent else {
+            return;
+        };
+        let rto = self.rtt.base_rto();
+        let mut idle = ctx.now.saturating_duration_since(last);
+        if idle <= rto {
+            return;
+        }
+        let iw = ctx
+            .config
+            .initial_window_segments
+            .max(1)
+            .saturating_mul(self.snd_mss);
+        let Some(cc) = self.cc.as_mut() else {
+            return;
+        };
+        let mut cwnd = cc.cwnd();
+        let restart = iw.min(cwnd);
+        while idle > rto && cwnd > restart {
+            idle -= rto;
+            cwnd /= 2;
+        }
+        cc.on_idle_restart(ctx.now, cwnd.max(restart));
     }
 
     /// Counts the segment just sent as a retransmission rather than a new one (Linux

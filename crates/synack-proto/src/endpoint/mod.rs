@@ -708,7 +708,10 @@ impl Endpoint {
             return Err(Error::WouldBlock);
         }
         c.send_buf.extend(&data[..n]);
-        self.with_conn(now, h.index, |c, ctx| c.output(ctx));
+        self.with_conn(now, h.index, |c, ctx| {
+            c.restart_after_idle(ctx);
+            c.output(ctx);
+        });
         Ok(n)
     }
 
