@@ -655,8 +655,15 @@ impl Connection {
                         ctx.counters.duplicate_data += 1;
                     }
                 }
-                self.ooo.insert(offset, payload);
+                let inserted = self.ooo.insert(offset, payload);
                 ctx.counters.ofo_queue += 1;
+                // New out-of-order data opens the window as in-order data does, so that a
+                // loss does not hold the sender to the old window through its recovery; not
+                // without SACK, where the duplicate ACKs should repeat the window exactly
+                // (Linux tcp_data_queue_ofo).
+                if self.opts.sack && inserted.new_bytes > 0 {
+                    self.grow_window(data_len as u32);
+                }
             }
             if fin {
                 self.ooo_fin = Some(offset + data_len);
