@@ -174,6 +174,9 @@ pub(crate) struct Connection {
     pub syn_sent_at: Instant,
     pub persist_deadline: Option<Instant>,
     pub persist_backoff: u32,
+    /// The persist timer expired with the peer's window open but too small for silly window
+    /// avoidance: the next `output` sends what fits.
+    pub persist_probe_due: bool,
     /// When data (new or resent) last went out (Linux `lsndtime`): the idle restart measures
     /// from it.
     pub last_data_sent: Option<Instant>,
@@ -346,6 +349,7 @@ impl Connection {
             persist_deadline: None,
             persist_backoff: 0,
             persist_since: None,
+            persist_probe_due: false,
             last_data_sent: None,
             cwnd_limited: false,
             max_flight: 0,

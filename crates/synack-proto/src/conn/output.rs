@@ -391,8 +391,16 @@ impl Connection {
                 {
                     break;
                 }
-                // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1).
-                if len < mss && !is_last && (len as u32) < self.max_snd_wnd / 2 && flight > 0 {
+                // Sender-side silly window avoidance (RFC 9293 §3.8.6.2.1): a part of what is
+                // queued that is neither a full segment nor half the largest window the peer
+                // offered waits, with data in flight for the ACKs, without for the persist
+                // timer, whose expiry sends it as a window probe (the override timeout;
+                // Linux tcp_snd_wnd_test, then tcp_write_wakeup).
+                if len < mss
+                    && !is_last
+                    && (len as u32) < self.max_snd_wnd / 2
+                    && !self.persist_probe_due
+                {
                     break;
                 }
                 let seq = self.snd_nxt;
@@ -422,6 +430,7 @@ impl Connection {
                     break;
                 }
             }
+            self.persist_probe_due = false;
             // Was the window the limit? (Linux tcp_write_xmit: no room for another full segment.)
             let limited = self.pipe().saturating_add(self.snd_mss) > self.cwnd();
             if sent_new || limited {
@@ -580,7 +589,9 @@ impl Connection {
     /// Arms the persist timer when the peer's window is zero and data waits (RFC 9293 §3.8.6.1),
     /// backing off exponentially from the RTO up to 120 s as Linux does.
     fn update_persist(&mut self, now: Instant) {
-        let blocked = self.snd_wnd == 0 && self.unsent() > 0 && self.flight() == 0;
+        // With nothing in flight, only the peer's window (closed, or too small for silly window
+        // avoidance) can hold queued data back.
+        let blocked = self.unsent() > 0 && self.flight() == 0;
         if !blocked {
             self.persist_deadline = None;
             self.persist_backoff = 0;
@@ -665,11 +676,17 @@ impl Connection {
             }
             self.persist_probes = self.persist_probes.saturating_add(1);
             self.persist_backoff = self.persist_backoff.saturating_add(1).min(16);
-            // Zero-window probe as Linux sends it (tcp_xmit_probe_skb): an ACK with an old
-            // sequence number, which the receiver must answer with its current window.
-            let seq = self.snd_una - 1;
-            self.send(ctx, TcpFlags::ACK, seq, &[]);
-            self.update_persist(now);
+            if self.snd_wnd > 0 {
+                // The window is open but small: what fits goes out now, in `output` below
+                // (Linux tcp_write_wakeup).
+                self.persist_probe_due = true;
+            } else {
+                // Zero-window probe as Linux sends it (tcp_xmit_probe_skb): an ACK with an old
+                // sequence number, which the receiver must answer with its current window.
+                let seq = self.snd_una - 1;
+                self.send(ctx, TcpFlags::ACK, seq, &[]);
+                self.update_persist(now);
+            }
         }
         if self.delack_deadline.is_some_and(|d| d <= now) {
             self.delack_deadline = None;
