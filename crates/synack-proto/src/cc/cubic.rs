@@ -44,7 +44,7 @@
 //! round tracking.
 
 use super::hystart::{HyStart, HyStartEvent};
-use super::{initial_window, CongestionControl};
+use super::{initial_window, restart_ssthresh, CongestionControl};
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
 
@@ -499,8 +499,7 @@ impl CongestionControl for Cubic {
 
     fn on_idle_restart(&mut self, _now: Instant, restart_cwnd: u32) {
         if !self.in_recovery {
-            let cwnd = self.cwnd();
-            self.ssthresh = self.ssthresh.max(cwnd / 2 + cwnd / 4);
+            self.ssthresh = restart_ssthresh(self.ssthresh, self.cwnd());
         }
         self.cwnd = to_fp(restart_cwnd.max(self.mss));
     }

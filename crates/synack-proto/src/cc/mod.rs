@@ -191,8 +191,14 @@ pub fn new_controller(
 }
 
 /// The initial window in bytes: `segments * mss`, at least one segment.
-fn initial_window(mss: u32, segments: u32) -> u32 {
+pub(crate) fn initial_window(mss: u32, segments: u32) -> u32 {
     segments.max(1).saturating_mul(mss.max(1))
+}
+
+/// `ssthresh` on a restart after idle: at least three quarters of the window (Linux
+/// `tcp_current_ssthresh`), so that slow start climbs back to it.
+fn restart_ssthresh(ssthresh: u32, cwnd: u32) -> u32 {
+    ssthresh.max(cwnd / 2 + cwnd / 4)
 }
 
 /// `value * new / old`, saturating: rescales a byte count kept in segments when the MSS changes.

@@ -16,7 +16,7 @@
 //! - Undo of a spurious reduction: `cwnd` and `ssthresh` come back to at least their values before
 //!   it (as Linux's `tcp_undo_cwnd_reduction`).
 
-use super::{initial_window, rescale, CongestionControl};
+use super::{initial_window, rescale, restart_ssthresh, CongestionControl};
 use crate::time::{Duration, Instant};
 
 /// RFC 3465 §2.2: at most this many SMSS of window growth per ACK in slow start.
@@ -165,7 +165,7 @@ impl CongestionControl for NewReno {
 
     fn on_idle_restart(&mut self, _now: Instant, restart_cwnd: u32) {
         if !self.in_recovery {
-            self.ssthresh = self.ssthresh.max(self.cwnd / 2 + self.cwnd / 4);
+            self.ssthresh = restart_ssthresh(self.ssthresh, self.cwnd);
         }
         self.cwnd = restart_cwnd.max(self.mss);
         self.bytes_acked = 0;

@@ -2,7 +2,9 @@
 //! and the congestion window (RFC 9293 §3.8.6, RFC 6675 `pipe`), FIN, pure ACKs and window
 //! updates; retransmissions of segments judged lost, on timeout (RFC 6298 §5, Karn's rule and
 //! exponential backoff) and as tail loss probes (RFC 8985 §7); zero-window probes (RFC 9293
-//! §3.8.6.1) and keepalive probes (RFC 1122 §4.2.3.6).
+//! §3.8.6.1) and keepalive probes (RFC 1122 §4.2.3.6); giving up after `retries2` (RFC 1122
+//! §4.2.3.5, timed as Linux does); the congestion window's validation and its restart after idle
+//! (RFC 5681 §4.1, RFC 2861, in Linux's form).
 
 use synack_wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
@@ -506,11 +508,7 @@ impl Connection {
         if idle <= rto {
             return;
         }
-        let iw = ctx
-            .config
-            .initial_window_segments
-            .max(1)
-            .saturating_mul(self.snd_mss);
+        let iw = crate::cc::initial_window(self.snd_mss, ctx.config.initial_window_segments);
         let Some(cc) = self.cc.as_mut() else {
             return;
         };
