@@ -153,6 +153,49 @@ fn lossy_runs_without_timestamps_or_sack_deliver_every_byte() {
     }
 }
 
+/// Every impairment at the 10 % limit at once, without SACK: a packet in five is lost or
+/// corrupted each way. These runs once ended with bytes missing. In the first, the ACKs of
+/// retransmissions echoed the timestamp of an earlier copy (the receiver drops a later copy as a
+/// duplicate without taking its TSval), the sender took "now - TSecr" as the RTT, and the RTO
+/// grew with every backoff it measured, until an orphaned socket ran out of retries. In the
+/// second, a side read its peer's FIN and closed while its own data was still in flight; the
+/// orphan gave up after Linux's 102 s. Now such an echo is no sample, and the application's
+/// close lingers until its data is acknowledged.
+#[test]
+fn every_impairment_at_ten_percent_without_sack_delivers_and_closes() {
+    for (seed, mtu, cc, delay) in [
+        ("646742", "1500", "newreno", "10"),
+        ("737918", "296", "cubic", "100"),
+    ] {
+        let (out, j) = json_run(&[
+            "--bytes",
+            "1M",
+            "--seed",
+            seed,
+            "--mtu",
+            mtu,
+            "--cc",
+            cc,
+            "--delay",
+            delay,
+            "--direction",
+            "both",
+            "--sack",
+            "off",
+            "--loss",
+            "10%",
+            "--duplicate",
+            "10%",
+            "--reorder",
+            "10%",
+            "--corrupt",
+            "10%",
+        ]);
+        assert_exact_and_closed(&out, &j, &format!("seed {seed}"));
+        assert_eq!(number(&j, "bytes_received"), 2.0 * 1_048_576.0, "{j}");
+    }
+}
+
 /// With loss alone (a FIFO link: no reordering, duplication or jitter) the hole a fast recovery
 /// repairs was a real loss, so no fast recovery may be undone as spurious. (A timeout may be: when
 /// the ACKs that would have stopped it are lost too, its resend is a duplicate, and Eifel and

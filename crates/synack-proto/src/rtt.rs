@@ -1,5 +1,7 @@
 //! Round-trip time estimation and the retransmission timeout (RFC 6298), with Karn's rule
-//! (RFC 6298 §3) applied by the caller: only segments sent once give samples.
+//! (RFC 6298 §3) applied by the caller: only segments sent once give samples, or with timestamps
+//! (RFC 7323 §4.1) an echo of the last copy sent. The backoff of RFC 6298 §5.5 ends with the next
+//! ACK of new data, sample or not.
 
 use crate::time::Duration;
 

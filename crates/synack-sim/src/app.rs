@@ -12,6 +12,9 @@
 //! - [`Sim::app_close`] and [`Sim::app_shutdown`] wait until the queued bytes are all written;
 //! - `close_on_eof` closes a connection once its peer's FIN has been read (the passive closer of
 //!   the four-way close);
+//! - `linger` makes a close wait, as `close()` with `SO_LINGER` does, until everything written
+//!   (FIN included) is acknowledged, so that the connection never goes on alone — as an orphan,
+//!   with Linux's shorter retry limit — while data is still in flight;
 //! - a listener given to [`Sim::app_serve`] or [`Sim::app_auto_accept`] accepts every connection
 //!   as soon as it is ready.
 //!
@@ -50,6 +53,10 @@ pub struct AppOptions {
     pub auto_read: bool,
     /// Close the connection once end of stream has been read and the queued bytes are written.
     pub close_on_eof: bool,
+    /// Hold a close back until everything written, FIN included, is acknowledged (or the
+    /// connection has failed), as `close()` blocks with `SO_LINGER`: the socket is not orphaned
+    /// while its data is in flight.
+    pub linger: bool,
 }
 
 impl Default for AppOptions {
@@ -58,6 +65,7 @@ impl Default for AppOptions {
         Self {
             auto_read: true,
             close_on_eof: false,
+            linger: false,
         }
     }
 }
@@ -74,6 +82,13 @@ impl AppOptions {
     #[must_use]
     pub fn close_on_eof(mut self, on: bool) -> Self {
         self.close_on_eof = on;
+        self
+    }
+
+    /// Sets `linger`.
+    #[must_use]
+    pub fn linger(mut self, on: bool) -> Self {
+        self.linger = on;
         self
     }
 }
@@ -93,6 +108,7 @@ pub(crate) struct ConnApp {
     after_send: Option<AfterSend>,
     auto_read: bool,
     close_on_eof: bool,
+    linger: bool,
     received: Vec<u8>,
     eof: bool,
     error: Option<Error>,
@@ -109,6 +125,7 @@ impl ConnApp {
             tuple,
             auto_read: opts.auto_read,
             close_on_eof: opts.close_on_eof,
+            linger: opts.linger,
             ..Self::default()
         }
     }
@@ -280,6 +297,7 @@ impl Sim {
         if let Some(app) = self.conn_app_mut(host, conn) {
             app.auto_read = opts.auto_read;
             app.close_on_eof = opts.close_on_eof;
+            app.linger = opts.linger;
         }
         self.flush(host);
     }
@@ -550,11 +568,22 @@ impl Sim {
         if app.released || app.unsent() > 0 {
             return false;
         }
-        let action = match app.after_send.take() {
+        let action = match app.after_send {
             Some(a) => a,
             None if app.close_on_eof && app.eof => AfterSend::Close,
             None => return false,
         };
+        if action == AfterSend::Close && app.linger {
+            // SO_LINGER: wait while written data or the FIN is unacknowledged and the
+            // connection is alive.
+            let waiting = h.endpoint.info(conn).is_ok_and(|i| {
+                i.state != State::Closed && (i.send_buffered > 0 || i.snd_una != i.snd_nxt)
+            });
+            if waiting {
+                return false;
+            }
+        }
+        app.after_send = None;
         let (text, result) = match action {
             AfterSend::Close => {
                 app.released = true;

@@ -3,7 +3,8 @@
 //! Two synack endpoints (client 10.0.0.1, server 10.0.0.2:5001) are joined by one impaired link
 //! of `synack-sim`. The applications write a deterministic pseudo-random stream (generated and
 //! hashed chunk by chunk, so memory stays flat whatever `--bytes` is), read what arrives, and close
-//! when the transfer is over; the run goes on, in virtual time, until both ends are CLOSED
+//! when the transfer is over — a close that lingers (`SO_LINGER`) until the side's own data is
+//! acknowledged, so no socket is orphaned with data in flight; the run goes on, in virtual time, until both ends are CLOSED
 //! (TIME-WAIT included) and the simulation is idle. The summary compares the SHA-256 of what was
 //! written with what was read, and reports goodput, retransmissions and the states each end went
 //! through.
@@ -852,7 +853,10 @@ fn simulate(plan: &Plan, progress: &mut Progress) -> Result<Report, String> {
     let server = sim.add_host("server", SERVER_IP, config);
     sim.link(client, server, plan.link());
     let server_addr = SocketAddr::new(SERVER_IP, SERVER_PORT);
-    let opts = AppOptions::default().close_on_eof(true);
+    // Each side closes once it has read the other's FIN, and its close lingers (SO_LINGER) until
+    // its own data is acknowledged: the run checks the stack's delivery, which an orphaned
+    // socket, with its shorter retry limit, would cut short on a link this bad.
+    let opts = AppOptions::default().close_on_eof(true).linger(true);
     let listener = sim
         .app_serve(server, server_addr, 16, opts)
         .map_err(|e| format!("the simulated server cannot listen: {e}"))?;

@@ -310,6 +310,9 @@ impl Connection {
         let dupacks_before = self.dupacks;
         let mut rtt: Option<crate::time::Duration> = None;
         let mut acked_retransmitted = false;
+        // Whether the echoed timestamp predates the latest transmission of some retransmitted
+        // segment this ACK covers.
+        let mut stale_echo = false;
         // Data never resent, below the recovery point, newly acknowledged (for F-RTO).
         let mut orig_acked = false;
         let high = self.recovery_point;
@@ -352,6 +355,7 @@ impl Connection {
                 }
                 if s.ever_retrans {
                     acked_retransmitted = true;
+                    stale_echo |= !s.answers(tsecr);
                 } else if !s.sacked {
                     newest = Some(newest.map_or(s.xmit_ts, |t: Instant| t.max(s.xmit_ts)));
                     orig_acked |= high.is_some_and(|h| s.end <= h);
@@ -382,9 +386,14 @@ impl Connection {
                 }
             }
             self.rtt_probe = None;
-            if rtt.is_none() {
-                // RFC 7323 §4.1: the echoed timestamp dates the segment that triggered this ACK,
-                // retransmitted or not.
+            // RFC 7323 §4.1: the echoed timestamp dates the segment that triggered this ACK,
+            // retransmitted or not — unless it is older than the latest transmission of data
+            // this ACK covers. Then the receiver answered a copy it dropped as a duplicate
+            // (a segment wholly below its last ACK does not update TS.Recent, RFC 7323 §5.3
+            // R2-R3) and echoed an earlier copy; the sample would add the whole backoff wait
+            // to the RTT, and the inflated RTO invites the next such sample. Karn's rule
+            // (RFC 6298 §3) applies again: the sample is ambiguous, so none is taken.
+            if rtt.is_none() && !stale_echo {
                 if let (true, Some(ts)) = (self.opts.timestamps, seg.options.timestamps) {
                     if ts.tsecr != 0 {
                         let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
@@ -398,6 +407,10 @@ impl Connection {
                 self.rtt.sample(sample);
                 self.rack.on_rtt_sample(sample);
             }
+            // Data got through: the backoff ends with or without a sample. (RFC 6298 §5 and
+            // Linux keep it until the next sample; without timestamps, on a path that loses
+            // one packet in five each way, that sample rarely comes before the next timeout
+            // and the RTO climbs to its 120 s cap while the transfer crawls.)
             self.retries = 0;
             self.rtt.reset_backoff();
             self.dupacks = 0;
