@@ -1197,14 +1197,15 @@ const SO_MEMINFO: i32 = 55;
 /// Linux's `struct tcp_info` (`include/uapi/linux/tcp.h` of Linux 6.18, through the AccECN
 /// counters: 280 bytes), filled from the connection's snapshot, so that packetdrill's `%{ }%`
 /// code events can read `tcpi_*`; a caller with a shorter struct gets its prefix, as from Linux.
-/// Counts are in segments and times in microseconds, as Linux's; windows in segments are the
-/// byte windows divided by the MSS. Fields synack does not keep (pacing, delivery rate, busy
-/// times, segment counts, `last_*` times, ECN) read as zero.
+/// Counts are in segments, times in microseconds and the `last_*` ages in milliseconds, as
+/// Linux's; windows in segments are the byte windows divided by the MSS. Fields synack does not
+/// keep (pacing, delivery rate, busy times, segment counts, ECN) read as zero.
 fn tcp_info(
     state: State,
     info: Option<&synack_proto::ConnInfo>,
     advmss: u16,
     ato: Duration,
+    now: synack_proto::Instant,
 ) -> Vec<u8> {
     fn put32(b: &mut [u8], off: usize, v: u32) {
         b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
@@ -1264,7 +1265,18 @@ fn tcp_info(
     put32(&mut b, 80, i.cwnd / mss);
     put32(&mut b, 96, i.rcv_wnd); // tcpi_rcv_space
     put32(&mut b, 100, i.total_retrans);
+    // tcpi_last_data_sent, tcpi_last_data_recv, tcpi_last_ack_recv: ages in ms
+    // (tcpi_last_ack_sent, at 48, is "not remembered" by Linux either).
+    let age_ms = |t: Option<synack_proto::Instant>| {
+        t.map_or(0, |t| {
+            u32::try_from(now.saturating_duration_since(t).as_millis()).unwrap_or(u32::MAX)
+        })
+    };
+    put32(&mut b, 44, age_ms(i.last_data_sent));
+    put32(&mut b, 52, age_ms(i.last_data_recv));
+    put32(&mut b, 56, age_ms(i.last_ack_recv));
     put64(&mut b, 120, i.bytes_acked);
+    put64(&mut b, 128, i.bytes_received);
     let unsent = i.send_buffered.saturating_sub(i.in_flight as usize);
     put32(&mut b, 144, u32::try_from(unsent).unwrap_or(u32::MAX));
     put32(&mut b, 148, i.min_rtt.map_or(u32::MAX, us));
@@ -1332,7 +1344,7 @@ fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Er
                 (Kind::Listener(_), None) => State::Listen,
                 _ => State::Closed,
             };
-            tcp_info(state, info.as_ref(), st.cfg.mss, st.cfg.delayed_ack)
+            tcp_info(state, info.as_ref(), st.cfg.mss, st.cfg.delayed_ack, st.now)
         }
         // No congestion controller here has extra information (Linux answers CUBIC's and
         // Reno's TCP_CC_INFO with nothing, too).

@@ -454,7 +454,7 @@ fn code_event(so: So, g: &mut Shared, text: &str, line: u32) -> Result<(), Strin
     // SAFETY: `bytes` holds `size` initialised bytes and tcp_info is plain integers, for which
     // any bit pattern is valid; read_unaligned copes with the Vec's alignment.
     let i: libc::tcp_info = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-    let vars: [(&str, u64); 56] = [
+    let vars: [(&str, u64); 60] = [
         ("TCP_ESTABLISHED", 1),
         ("TCP_SYN_SENT", 2),
         ("TCP_SYN_RECV", 3),
@@ -492,6 +492,10 @@ fn code_event(so: So, g: &mut Shared, text: &str, line: u32) -> Result<(), Strin
         ("tcpi_lost", i.tcpi_lost.into()),
         ("tcpi_retrans", i.tcpi_retrans.into()),
         ("tcpi_fackets", i.tcpi_fackets.into()),
+        ("tcpi_last_data_sent", i.tcpi_last_data_sent.into()),
+        ("tcpi_last_ack_sent", i.tcpi_last_ack_sent.into()),
+        ("tcpi_last_data_recv", i.tcpi_last_data_recv.into()),
+        ("tcpi_last_ack_recv", i.tcpi_last_ack_recv.into()),
         ("tcpi_pmtu", i.tcpi_pmtu.into()),
         ("tcpi_rcv_ssthresh", i.tcpi_rcv_ssthresh.into()),
         ("tcpi_rtt", i.tcpi_rtt.into()),

@@ -318,8 +318,9 @@ impl Connection {
         let high = self.recovery_point;
         if ack >= self.snd_una {
             // The peer answered: zero-window probes start counting again (Linux tcp_ack clears
-            // icsk_probes_out for any ACK that is not older than SND.UNA).
+            // icsk_probes_out for any ACK that is not older than SND.UNA, and stamps rcv_tstamp).
             self.persist_probes = 0;
+            self.last_ack_rcv = Some(now);
         }
         self.rack.begin_ack();
         if ack > self.snd_una {

@@ -215,6 +215,10 @@ pub(crate) struct Connection {
     pub pingpong: bool,
     /// When in-order data last arrived (Linux `icsk_ack.lrcvtime`).
     pub last_data_rcv: Option<Instant>,
+    /// When an acceptable ACK last arrived (Linux `rcv_tstamp`).
+    pub last_ack_rcv: Option<Instant>,
+    /// When the connection reached ESTABLISHED; the `last_*` times start there, as Linux's.
+    pub established_at: Option<Instant>,
 
     // Congestion control and loss recovery.
     /// The congestion-control algorithm chosen for this connection.
@@ -363,6 +367,8 @@ impl Connection {
             quickacks: 16,
             pingpong: false,
             last_data_rcv: None,
+            last_ack_rcv: None,
+            established_at: None,
             cc_algorithm: config.congestion_control,
             cc: None,
             rtx: recovery::RtxQueue::default(),
@@ -421,6 +427,9 @@ impl Connection {
             return;
         }
         self.state = to;
+        if to == State::Established {
+            self.established_at.get_or_insert(ctx.now);
+        }
         tracing::debug!(tuple = %self.tuple, %from, %to, "state change");
         ctx.event(Event::StateChanged {
             tuple: self.tuple,

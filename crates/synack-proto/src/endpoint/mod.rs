@@ -227,6 +227,17 @@ pub struct ConnInfo {
     pub min_rtt: Option<Duration>,
     /// Bytes the peer has acknowledged (`tcpi_bytes_acked`).
     pub bytes_acked: u64,
+    /// Bytes received in order (`tcpi_bytes_received`).
+    pub bytes_received: u64,
+    /// When data was last sent, or else when the connection was established (Linux
+    /// `lsndtime`, read as `tcpi_last_data_sent`); `None` before that.
+    pub last_data_sent: Option<Instant>,
+    /// When in-order data last arrived, or else when the connection was established (Linux
+    /// `icsk_ack.lrcvtime`, `tcpi_last_data_recv`).
+    pub last_data_recv: Option<Instant>,
+    /// When an acceptable ACK last arrived, or else when the connection was established (Linux
+    /// `rcv_tstamp`, `tcpi_last_ack_recv`).
+    pub last_ack_recv: Option<Instant>,
     /// ACKs that showed reordering (`tcpi_reord_seen`).
     pub reorder_events: u32,
     /// The reordering degree in segments, as Linux's `tcpi_reordering`: 3 (`tcp_reordering`)
@@ -666,6 +677,10 @@ impl Endpoint {
             rttvar: c.rtt.rttvar(),
             min_rtt: c.rack.min_rtt(),
             bytes_acked: c.bytes_acked,
+            bytes_received: c.rcv_offset,
+            last_data_sent: c.last_data_sent.or(c.established_at),
+            last_data_recv: c.last_data_rcv.or(c.established_at),
+            last_ack_recv: c.last_ack_rcv.or(c.established_at),
             reorder_events: c.rack.reorder_events(),
             reordering: c
                 .rack
@@ -1717,6 +1732,8 @@ impl Endpoint {
         conn.snd_wl1 = SeqNum(seg.seq);
         conn.snd_wl2 = SeqNum(seg.ack);
         conn.state = State::Established;
+        conn.established_at = Some(now);
+        conn.last_ack_rcv = Some(now);
         conn.listener = Some(l);
         conn.arm_keepalive();
         if h.retries == 0 {
