@@ -7,9 +7,11 @@
 //! every socket is a real descriptor number (see `sys`).
 //!
 //! Socket options that change the engine's configuration (`SO_RCVBUF`, `SO_SNDBUF`,
-//! `TCP_MAXSEG`, `TCP_CONGESTION`) apply to the whole stack, and only when set before the engine
-//! starts (the first `listen`, `connect` or injected packet); later they are stored and read back
-//! (a note on stderr says they had no effect). `SO_LINGER` with a zero timeout makes `close`
+//! `TCP_MAXSEG`, `TCP_CONGESTION`) apply to the whole stack when set before the engine starts
+//! (the first `listen`, `connect` or injected packet). Later, `SO_SNDBUF` and `TCP_CONGESTION`
+//! apply to the socket's connection, as on Linux (the buffer fixed, without auto-tuning; the
+//! controller restarted from the current window); `SO_RCVBUF` and `TCP_MAXSEG` are stored and
+//! read back (a note on stderr says they had no effect). `SO_LINGER` with a zero timeout makes `close`
 //! abort the connection with a RST; a non-zero linger timeout does not make `close` wait.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -233,7 +235,7 @@ fn configure_engine(st: &mut St, opts: &Opts, v6: bool) {
         st.cfg.max_recv_buffer = r;
     }
     if let Some(w) = opts.sndbuf {
-        let w = ((w.max(0) as usize).min(wmem_max) * 2).max(4608);
+        let w = sndbuf_bytes(w, wmem_max);
         st.cfg.send_buffer = w;
         st.cfg.max_send_buffer = w;
     }
@@ -246,6 +248,12 @@ fn configure_engine(st: &mut St, opts: &Opts, v6: bool) {
     if let Some(cc) = opts.congestion {
         st.cfg.congestion_control = cc;
     }
+}
+
+/// The send buffer `SO_SNDBUF` asks for: Linux caps the value at `wmem_max`, doubles it and keeps
+/// at least `SOCK_MIN_SNDBUF` (4608 bytes with 4 KiB pages).
+fn sndbuf_bytes(v: i32, wmem_max: usize) -> usize {
+    ((v.max(0) as usize).min(wmem_max) * 2).max(4608)
 }
 
 /// Applies the per-connection options to a connection.
@@ -1093,7 +1101,13 @@ fn setsockopt(st: &mut St, fd: i32, level: i32, name: i32, val: &[u8]) -> Result
                 _ => return Err(Errno(libc::ENOENT)),
             };
             sock_mut(st, fd)?.opts.congestion = Some(cc);
-            late = Some("TCP_CONGESTION");
+            match conn {
+                // A connection switches controller now (Linux tcp_reinit_congestion_control).
+                Some(h) => {
+                    let _ = st.ep().set_congestion_control(now, h, cc);
+                }
+                None => late = Some("TCP_CONGESTION"),
+            }
         }
         (libc::SOL_SOCKET, libc::SO_REUSEADDR) => {
             sock_mut(st, fd)?.opts.reuseaddr = int_of(val)? != 0;
@@ -1110,8 +1124,17 @@ fn setsockopt(st: &mut St, fd: i32, level: i32, name: i32, val: &[u8]) -> Result
             late = Some("SO_RCVBUF");
         }
         (libc::SOL_SOCKET, libc::SO_SNDBUF) => {
-            sock_mut(st, fd)?.opts.sndbuf = Some(int_of(val)?);
-            late = Some("SO_SNDBUF");
+            let v = int_of(val)?;
+            sock_mut(st, fd)?.opts.sndbuf = Some(v);
+            match conn {
+                // A connection takes its new, fixed buffer now (Linux sets sk_sndbuf and
+                // SOCK_SNDBUF_LOCK on the socket whatever its state).
+                Some(h) => {
+                    let bytes = sndbuf_bytes(v, st.settings.wmem_max);
+                    let _ = st.ep().set_send_buffer(now, h, bytes);
+                }
+                None => late = Some("SO_SNDBUF"),
+            }
         }
         (libc::SOL_SOCKET, libc::SO_KEEPALIVE) => {
             let v = int_of(val)?;
@@ -1323,11 +1346,9 @@ fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Er
                 ((r.max(0) as usize).min(rmem_max) * 2).max(2304) as i64
             }))
         }
-        (libc::SOL_SOCKET, libc::SO_SNDBUF) => {
-            int(opts.sndbuf.map_or(sndbuf_default as i64, |w| {
-                ((w.max(0) as usize).min(wmem_max) * 2).max(4608) as i64
-            }))
-        }
+        (libc::SOL_SOCKET, libc::SO_SNDBUF) => int(opts
+            .sndbuf
+            .map_or(sndbuf_default as i64, |w| sndbuf_bytes(w, wmem_max) as i64)),
         (libc::IPPROTO_TCP, libc::TCP_NODELAY) => int(opts.nodelay.into()),
         (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => match info {
             Some(i) if !matches!(i.state, State::Closed | State::SynSent) => int(i.snd_mss.into()),

@@ -261,7 +261,7 @@ pub fn run(text: &str, cfg: &Config) -> Outcome {
     let code = std::mem::take(&mut sync.run.lock().unwrap().code);
     let r = r.and_then(|()| run_code(&code));
     // Stop the system call thread in any case.
-    {
+    let stuck = {
         let mut g = sync.run.lock().unwrap();
         let start = RealInstant::now();
         while !matches!(g.sys, SysState::Idle) && start.elapsed() < RealDuration::from_secs(2) {
@@ -271,8 +271,18 @@ pub fn run(text: &str, cfg: &Config) -> Outcome {
                 .unwrap()
                 .0;
         }
+        let stuck = !matches!(g.sys, SysState::Idle);
         g.sys = SysState::Exiting;
         sync.enqueued.notify_all();
+        stuck
+    };
+    if stuck {
+        // A call that never returns (packetdrill would exit the process under it): leave the
+        // thread and its shared object behind rather than wait for ever.
+        drop(thread);
+        return Outcome::Failed(r.err().unwrap_or_else(|| {
+            "runtime error: exiting while a blocking system call is in progress".into()
+        }));
     }
     let joined = thread.join();
     so.free();

@@ -119,6 +119,8 @@ pub(crate) struct Connection {
     /// Data bytes acknowledged so far (part #1 of the send window).
     pub bytes_acked: u64,
     pub send_cap: usize,
+    /// The application fixed `send_cap` (`SO_SNDBUF`; Linux `SOCK_SNDBUF_LOCK`): no auto-tuning.
+    pub send_cap_locked: bool,
     /// The application shut down writing: a FIN follows the data.
     pub fin_queued: bool,
     /// Sequence number of our FIN once sent.
@@ -318,6 +320,7 @@ impl Connection {
             send_seq: iss + 1,
             bytes_acked: 0,
             send_cap: config.send_buffer,
+            send_cap_locked: false,
             fin_queued: false,
             fin_seq: None,
             syn_acked: false,
@@ -616,6 +619,9 @@ impl Connection {
     /// Send-buffer auto-tuning (Linux `tcp_sndbuf_expand`): room for twice the congestion window,
     /// so the application can keep the pipe full, within the configured bounds.
     pub fn tune_send_buffer(&mut self, config: &Config) {
+        if self.send_cap_locked {
+            return;
+        }
         let want = (self.cwnd() as usize).saturating_mul(2);
         let cap = want.clamp(
             config.send_buffer,

@@ -730,6 +730,27 @@ impl Endpoint {
         Ok(n)
     }
 
+    /// Fixes the send buffer of one connection at `bytes` (`SO_SNDBUF` on a connected socket,
+    /// after Linux's doubling): auto-tuning stops for it, as Linux's `SOCK_SNDBUF_LOCK` stops
+    /// `tcp_sndbuf_expand`. A buffer smaller than what is queued takes no more until the queue
+    /// drains below it.
+    pub fn set_send_buffer(
+        &mut self,
+        now: Instant,
+        h: ConnHandle,
+        bytes: usize,
+    ) -> Result<(), Error> {
+        self.flush_deferred();
+        let c = self.conn_mut(h)?;
+        c.send_cap = bytes;
+        c.send_cap_locked = true;
+        let room = c.send_space() > 0;
+        if room {
+            self.with_conn(now, h.index, |c, ctx| c.notify_writable(ctx));
+        }
+        Ok(())
+    }
+
     /// Bytes that [`Endpoint::send`] would accept now.
     pub fn send_capacity(&self, h: ConnHandle) -> Result<usize, Error> {
         Ok(self.conn(h)?.send_space())
