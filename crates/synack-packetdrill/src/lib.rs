@@ -22,9 +22,9 @@
 //!   `TCP_INFO` in Linux 6.18's `struct tcp_info` layout from the engine's state (counts in
 //!   segments; fields the engine does not keep are zero), `TCP_CC_INFO` (empty, as for Linux's
 //!   CUBIC) and `SO_MEMINFO`: the three packetdrill reads for a `%{ }%` code event, so scripts
-//!   that assert `tcpi_snd_cwnd`, `tcpi_ca_state`, the `tcpi_last_*` ages and the like run. Socket descriptors are real
-//!   descriptor numbers of the process (packetdrill `close(2)`s the sockets a script leaves
-//!   open).
+//!   that assert `tcpi_snd_cwnd`, `tcpi_ca_state`, the `tcpi_last_*` ages and the like run.
+//!   Socket descriptors are real descriptor numbers of the process (packetdrill `close(2)`s
+//!   the sockets a script leaves open).
 //! - `netdev_send(buf, count)`: the engine receives the IP datagram.
 //! - `netdev_receive(buf, &count, &time_usecs)`: the next datagram the engine sent and the
 //!   virtual time it was sent; with none queued, the clock runs to the engine's next timer (see

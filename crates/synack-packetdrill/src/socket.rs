@@ -11,8 +11,8 @@
 //! (the first `listen`, `connect` or injected packet). Later, `SO_SNDBUF` and `TCP_CONGESTION`
 //! apply to the socket's connection, as on Linux (the buffer fixed, without auto-tuning; the
 //! controller restarted from the current window); `SO_RCVBUF` and `TCP_MAXSEG` are stored and
-//! read back (a note on stderr says they had no effect). `SO_LINGER` with a zero timeout makes `close`
-//! abort the connection with a RST; a non-zero linger timeout does not make `close` wait.
+//! read back (a note on stderr says they had no effect). `SO_LINGER` with a zero timeout makes
+//! `close` abort the connection with a RST; a non-zero linger timeout does not make `close` wait.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 

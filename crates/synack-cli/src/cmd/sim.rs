@@ -4,8 +4,8 @@
 //! of `synack-sim`. The applications write a deterministic pseudo-random stream (generated and
 //! hashed chunk by chunk, so memory stays flat whatever `--bytes` is), read what arrives, and close
 //! when the transfer is over — a close that lingers (`SO_LINGER`) until the side's own data is
-//! acknowledged, so no socket is orphaned with data in flight; the run goes on, in virtual time, until both ends are CLOSED
-//! (TIME-WAIT included) and the simulation is idle. The summary compares the SHA-256 of what was
+//! acknowledged, so no socket is orphaned with data in flight; the run goes on, in virtual time,
+//! until both ends are CLOSED (TIME-WAIT included) and the simulation is idle. The summary compares the SHA-256 of what was
 //! written with what was read, and reports goodput, retransmissions and the states each end went
 //! through.
 

@@ -1754,7 +1754,6 @@ impl Endpoint {
         conn.snd_wl2 = SeqNum(seg.ack);
         conn.state = State::Established;
         conn.established_at = Some(now);
-        conn.last_ack_rcv = Some(now);
         conn.listener = Some(l);
         conn.arm_keepalive();
         if h.retries == 0 {
