@@ -29,6 +29,7 @@
 //! | `frto` | `0`, `1` or `2` | `2` | F-RTO after timeouts (`net.ipv4.tcp_frto`; any non-zero value is RFC 5682's SACK-enhanced form where SACK is on) |
 //! | `syncookies` | `0` or `1` | `1` | `net.ipv4.tcp_syncookies` |
 //! | `slow_start_after_idle` | `0` or `1` | `1` | `net.ipv4.tcp_slow_start_after_idle` |
+//! | `min_tso_segs` | segments, at least 1 | `2` | `net.ipv4.tcp_min_tso_segs` (where PSH marks the end of a GSO packet) |
 //! | `seed` | integer | `1` | keys ISNs, timestamp offsets and port choice: runs repeat exactly |
 //! | `verbose` | `0` or `1` | `0` | print each call and packet on stderr |
 //!
@@ -89,6 +90,8 @@ pub struct Settings {
     pub syncookies: bool,
     /// `net.ipv4.tcp_slow_start_after_idle`.
     pub slow_start_after_idle: bool,
+    /// `net.ipv4.tcp_min_tso_segs`.
+    pub min_tso_segs: u32,
     /// The engine's seed.
     pub seed: u64,
     /// Print each call and packet on stderr.
@@ -125,6 +128,7 @@ impl Default for Settings {
             frto: true,
             syncookies: true,
             slow_start_after_idle: true,
+            min_tso_segs: 2,
             seed: 1,
             verbose: false,
         }
@@ -271,6 +275,13 @@ impl Settings {
                 "slow_start_after_idle" | "tcp_slow_start_after_idle" => parse_bool(value)
                     .map(|v| s.slow_start_after_idle = v)
                     .is_some(),
+                "min_tso_segs" | "tcp_min_tso_segs" => match parse_num::<u32>(value) {
+                    Some(v @ 1..=255) => {
+                        s.min_tso_segs = v;
+                        true
+                    }
+                    _ => false,
+                },
                 "seed" => parse_num(value).map(|v| s.seed = v).is_some(),
                 "verbose" | "v" => parse_bool(value).map(|v| s.verbose = v).is_some(),
                 _ => {
@@ -279,7 +290,8 @@ impl Settings {
                          rcvbuf, rcvbuf_max, tcp_wmem, sndbuf, sndbuf_max, rmem_max, wmem_max, \
                          mss, mtu, timestamps, sack, window_scaling, syn_retries, \
                          synack_retries, syn_linear_timeouts, retries2, orphan_retries, init_cwnd, congestion_control, \
-                         tlp, frto, syncookies, slow_start_after_idle, seed, verbose)"
+                         tlp, frto, syncookies, slow_start_after_idle, min_tso_segs, seed, \
+                         verbose)"
                     ));
                     continue;
                 }
@@ -331,6 +343,7 @@ impl Settings {
             frto: self.frto,
             syncookies: self.syncookies,
             slow_start_after_idle: self.slow_start_after_idle,
+            min_tso_segs: self.min_tso_segs,
             ..Config::default()
         }
     }

@@ -109,6 +109,10 @@ pub struct Config {
     pub slow_start_after_idle: bool,
     /// Disable Nagle's algorithm on new connections (RFC 9293 §3.7.4; Linux default: Nagle on).
     pub nodelay: bool,
+    /// The fewest segments in one of Linux's TSO/GSO packets: 2 (`net.ipv4.tcp_min_tso_segs`).
+    /// synack sends every segment on its own, but it sets PSH where Linux's GSO packets end (see
+    /// `Connection::output`), and Linux sizes those packets from the pacing rate with this floor.
+    pub min_tso_segs: u32,
 }
 
 impl Default for Config {
@@ -151,6 +155,7 @@ impl Default for Config {
             frto: true,
             slow_start_after_idle: true,
             nodelay: false,
+            min_tso_segs: 2,
         }
     }
 }

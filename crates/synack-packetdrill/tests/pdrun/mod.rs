@@ -227,7 +227,7 @@ pub fn run(text: &str, cfg: &Config) -> Outcome {
                 }
                 other => return Outcome::Skipped(format!("--ip_version={other}")),
             },
-            ("strict_segments", _) | ("tcp_ts_ecr_scaled", _) | ("mss", _) => {
+            ("strict_segments", _) | ("tcp_ts_ecr_scaled", _) => {
                 return Outcome::Skipped(format!("--{name}"))
             }
             _ => {}

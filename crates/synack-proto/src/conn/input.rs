@@ -250,6 +250,9 @@ impl Connection {
                 self.snd_wl1 = seq;
                 self.snd_wl2 = ack;
                 self.set_state(ctx, State::Established);
+                // Linux tcp_rcv_state_process (SYN_RECV): the pacing rate starts from the
+                // handshake's RTT; an active opener's stays unlimited until data is ACKed.
+                self.update_pacing_rate();
                 ctx.event(Event::Connected(ctx.handle));
                 self.notify_writable(ctx);
             } else {
@@ -511,6 +514,11 @@ impl Connection {
                 cc.on_ack(now, delivered, rtt, flight_before, !may_grow);
             }
             self.tune_send_buffer(ctx.config);
+        }
+        // Linux tcp_cong_control ends with tcp_update_pacing_rate, for every ACK that arrives
+        // with data outstanding.
+        if flight_before > 0 {
+            self.update_pacing_rate();
         }
         if let Some(point) = self.recovery_point {
             if self.snd_una >= point {

@@ -221,6 +221,10 @@ pub(crate) struct Connection {
     pub last_ack_rcv: Option<Instant>,
     /// When the connection reached ESTABLISHED; the `last_*` times start there, as Linux's.
     pub established_at: Option<Instant>,
+    /// Linux's `sk_pacing_rate` in bytes per second, as `tcp_update_pacing_rate` computes it
+    /// (none until the passive handshake completes or the first ACK of data: unlimited). synack
+    /// does not pace; the rate sizes the GSO packets whose ends carry PSH.
+    pub pacing_rate: Option<u64>,
 
     // Congestion control and loss recovery.
     /// The congestion-control algorithm chosen for this connection.
@@ -372,6 +376,7 @@ impl Connection {
             last_data_rcv: None,
             last_ack_rcv: None,
             established_at: None,
+            pacing_rate: None,
             cc_algorithm: config.congestion_control,
             cc: None,
             rtx: recovery::RtxQueue::default(),

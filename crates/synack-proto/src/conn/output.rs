@@ -4,7 +4,10 @@
 //! exponential backoff) and as tail loss probes (RFC 8985 §7); zero-window probes (RFC 9293
 //! §3.8.6.1) and keepalive probes (RFC 1122 §4.2.3.6); giving up after `retries2` (RFC 1122
 //! §4.2.3.5, timed as Linux does); the congestion window's validation and its restart after idle
-//! (RFC 5681 §4.1, RFC 2861, in Linux's form).
+//! (RFC 5681 §4.1, RFC 2861, in Linux's form). PSH (RFC 9293 §3.9.1, "PUSH") goes where a
+//! capture of Linux shows it: on the segment that ends what the application wrote, and on the
+//! last segment of each of the GSO packets Linux would have built (`tcp_tso_autosize` sizes them
+//! from the pacing rate, `tcp_update_pacing_rate`).
 
 use synack_wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
@@ -355,6 +358,16 @@ impl Connection {
             if !frto_new {
                 sent_any |= self.send_lost(ctx);
             }
+            // Linux sends new data in TSO/GSO packets and forces PSH onto every one of more
+            // than one segment (`__tcp_transmit_skb`, to flush the receiver's GRO), which a
+            // packet capture sees on the last segment of each. synack sends segments one by
+            // one and marks the same places: a packet takes what `tcp_write_xmit` gives one,
+            // the fewest of `tcp_tso_segs`, the congestion-window quota (`tcp_cwnd_test`: at
+            // most half the window, so that two packets are in flight), the peer's window and
+            // the queued data.
+            let max_segs = self.tso_segs(ctx.config) as usize;
+            let mut packet_left = 0usize;
+            let mut packet_multi = false;
             loop {
                 let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
                 let unsent = self.send_buf.len().saturating_sub(off);
@@ -405,9 +418,28 @@ impl Connection {
                 {
                     break;
                 }
+                if packet_left == 0 {
+                    let seg = self.snd_mss.max(1);
+                    let cwnd_segs = (self.cwnd() / seg).max(1);
+                    let in_flight = self.pipe().div_ceil(seg);
+                    let quota = (cwnd_segs / 2)
+                        .max(1)
+                        .min(cwnd_segs.saturating_sub(in_flight));
+                    let segs = max_segs.min(quota.max(1) as usize);
+                    packet_left = segs
+                        .saturating_mul(mss)
+                        .min(unsent)
+                        .min(wnd_room as usize)
+                        .max(len);
+                    packet_multi = packet_left > mss;
+                }
+                let ends_packet = len >= packet_left;
+                packet_left -= len.min(packet_left);
                 let seq = self.snd_nxt;
                 let mut flags = TcpFlags::ACK;
-                if is_last {
+                // PSH where the application's write ends (Linux `tcp_push` marks the last
+                // buffer of each write) and where a multi-segment GSO packet ends.
+                if is_last || (packet_multi && ends_packet) {
                     flags |= TcpFlags::PSH;
                 }
                 // A FIN rides on the last data segment when the application already closed.
@@ -479,6 +511,48 @@ impl Connection {
             self.max_flight = outstanding;
             self.cwnd_usage_seq = self.snd_nxt;
         }
+    }
+
+    /// Recomputes the pacing rate as Linux's `tcp_update_pacing_rate`: the window (or what is
+    /// in flight, if more) per smoothed RTT, times 200 % in slow start (`cwnd` below half of
+    /// `ssthresh`) and 120 % after (`tcp_pacing_ss_ratio`, `tcp_pacing_ca_ratio`). Without an
+    /// RTT sample the rate stays unlimited.
+    pub(crate) fn update_pacing_rate(&mut self) {
+        let Some(srtt) = self.rtt.srtt() else {
+            return;
+        };
+        let mss = u64::from(self.snd_mss.max(1));
+        let (cwnd, ssthresh) = match self.cc.as_ref() {
+            Some(cc) => (cc.cwnd(), cc.ssthresh()),
+            None => return,
+        };
+        let ratio: u64 = if cwnd < ssthresh / 2 { 200 } else { 120 };
+        let segs = (u64::from(cwnd) / mss).max(u64::from(self.flight()).div_ceil(mss));
+        let srtt_us = u64::try_from(srtt.as_micros()).unwrap_or(u64::MAX).max(1);
+        let rate = mss
+            .saturating_mul(ratio)
+            .saturating_mul(segs)
+            .saturating_mul(10_000)
+            / srtt_us;
+        self.pacing_rate = Some(rate);
+    }
+
+    /// Segments in one of Linux's TSO/GSO packets (`tcp_tso_segs`, `tcp_tso_autosize`): about a
+    /// millisecond of data at the pacing rate (`sk_pacing_shift` = 10), plus a share of the
+    /// 64 KB GSO limit on paths under a few milliseconds (`tcp_tso_rtt_log` = 9), at least
+    /// `min_tso_segs` and at most the GSO limit (64 KB less Linux's `MAX_TCP_HEADER + 1`).
+    fn tso_segs(&self, config: &crate::Config) -> u32 {
+        const GSO_MAX_SIZE: u64 = 65_536 - 321;
+        let mss = u64::from(self.payload_limit().max(1));
+        let mut bytes = self.pacing_rate.map_or(u64::MAX, |r| r >> 10);
+        let r = self.rack.min_rtt().map_or(u64::MAX, |m| {
+            u64::try_from(m.as_micros()).unwrap_or(u64::MAX) >> 9
+        });
+        if r < 32 {
+            bytes = bytes.saturating_add(GSO_MAX_SIZE >> r);
+        }
+        let segs = bytes.min(GSO_MAX_SIZE) / mss;
+        (segs as u32).max(config.min_tso_segs.max(1))
     }
 
     /// Whether ACKs may grow the window (Linux `tcp_is_cwnd_limited`): it was the limit in the

@@ -1762,6 +1762,8 @@ impl Endpoint {
             conn.syn_retransmitted = true;
             conn.rtt.set_base_rto(Duration::from_secs(3));
         }
+        // Linux tcp_rcv_state_process (SYN_RECV): the pacing rate starts from the handshake.
+        conn.update_pacing_rate();
         let tuple = h.tuple;
         let (index, generation) = self.conns.insert(conn);
         self.last_lookup = None;
