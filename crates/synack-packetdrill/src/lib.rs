@@ -23,8 +23,9 @@
 //!   segments; fields the engine does not keep are zero), `TCP_CC_INFO` (empty, as for Linux's
 //!   CUBIC) and `SO_MEMINFO`: the three packetdrill reads for a `%{ }%` code event, so scripts
 //!   that assert `tcpi_snd_cwnd`, `tcpi_ca_state`, the `tcpi_last_*` ages and the like run.
-//!   Socket descriptors are real descriptor numbers of the process (packetdrill `close(2)`s
-//!   the sockets a script leaves open).
+//!   Sends take `MSG_DONTWAIT` and `MSG_EOR` (the message ends a record: no segment crosses
+//!   its end, as on Linux since 4.7). Socket descriptors are real descriptor numbers of the
+//!   process (packetdrill `close(2)`s the sockets a script leaves open).
 //! - `netdev_send(buf, count)`: the engine receives the IP datagram.
 //! - `netdev_receive(buf, &count, &time_usecs)`: the next datagram the engine sent and the
 //!   virtual time it was sent; with none queued, the clock runs to the engine's next timer (see

@@ -175,6 +175,7 @@ const MSG_PEEK: i32 = libc::MSG_PEEK;
 const MSG_DONTWAIT: i32 = libc::MSG_DONTWAIT;
 const MSG_WAITALL: i32 = libc::MSG_WAITALL;
 const MSG_FASTOPEN: i32 = libc::MSG_FASTOPEN;
+const MSG_EOR: i32 = libc::MSG_EOR;
 
 /// `ioctl` requests this stack answers (`libc` types them differently on different targets).
 #[allow(clippy::unnecessary_cast)]
@@ -540,7 +541,8 @@ impl Stack {
     }
 
     /// `write`, `writev`, `send`, `sendto`, `sendmsg`: sends the bytes of `bufs` in order,
-    /// waiting for buffer space unless the socket is non-blocking or `MSG_DONTWAIT` is given.
+    /// waiting for buffer space unless the socket is non-blocking or `MSG_DONTWAIT` is given;
+    /// with `MSG_EOR` the message ends a record once all of it is taken.
     pub fn send(&self, fd: i32, bufs: &[&[u8]], flags: i32) -> Result<usize, Errno> {
         let mut st = self.enter();
         if flags & MSG_FASTOPEN != 0 {
@@ -1039,7 +1041,13 @@ fn try_send(
             let take = part.len().min(want - chunk.len());
             chunk.extend_from_slice(&part[..take]);
         }
-        let r = st.ep().send(now, h, &chunk);
+        // MSG_EOR ends a record when the whole message is taken (Linux tcp_sendmsg_locked
+        // marks the last buffer only once nothing of the message is left).
+        let r = if flags & MSG_EOR != 0 && done.get() + chunk.len() == total {
+            st.ep().send_eor(now, h, &chunk)
+        } else {
+            st.ep().send(now, h, &chunk)
+        };
         st.collect();
         match r {
             Ok(n) => done.set(done.get() + n),

@@ -135,6 +135,8 @@ pub(crate) enum Op {
         total: usize,
         done: usize,
         blocking: bool,
+        /// `MSG_EOR`: the message ends a record once all of it is taken.
+        eor: bool,
     },
     Poll {
         items: Vec<PollItem>,
@@ -601,6 +603,7 @@ impl Runner<'_> {
                         total: usize::try_from(len).map_err(|_| format!("bad length {len}"))?,
                         done: 0,
                         blocking: !s.nonblock && flags & 0x40 == 0,
+                        eor: flags & 0x80 != 0,
                     }),
                 }
             }
@@ -1305,6 +1308,7 @@ impl Runner<'_> {
                 total,
                 done,
                 blocking,
+                eor,
             } => {
                 let s = match self.sock(*fd) {
                     Ok(s) => s.clone(),
@@ -1333,7 +1337,13 @@ impl Runner<'_> {
                 }
                 let zeros = vec![0u8; (*total - *done).min(MAX_CHUNK)];
                 let now = self.instant();
-                let r = self.ep().send(now, h, &zeros);
+                // MSG_EOR ends a record when the whole message is taken (Linux
+                // tcp_sendmsg_locked marks the last buffer once nothing of it is left).
+                let r = if *eor && *done + zeros.len() == *total {
+                    self.ep().send_eor(now, h, &zeros)
+                } else {
+                    self.ep().send(now, h, &zeros)
+                };
                 self.collect();
                 match r {
                     Ok(n) => {

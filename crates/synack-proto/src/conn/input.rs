@@ -335,6 +335,9 @@ impl Connection {
             self.send_buf.drain(..drain);
             self.send_seq += drain as u32;
             self.bytes_acked += drain as u64;
+            while self.record_ends.front().is_some_and(|&e| e <= ack) {
+                self.record_ends.pop_front();
+            }
             if drain > 0 {
                 self.notify_writable(ctx);
             }

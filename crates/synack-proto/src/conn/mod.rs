@@ -116,6 +116,10 @@ pub(crate) struct Connection {
     pub send_buf: VecDeque<u8>,
     /// Sequence number of `send_buf[0]`.
     pub send_seq: SeqNum,
+    /// Where records the application ended with `MSG_EOR` end, not yet acknowledged: no segment
+    /// crosses one, so a record's last byte ends a segment (Linux `skb->eor`, which
+    /// `tcp_skb_can_collapse` keeps later data out of).
+    pub record_ends: VecDeque<SeqNum>,
     /// Data bytes acknowledged so far (part #1 of the send window).
     pub bytes_acked: u64,
     pub send_cap: usize,
@@ -179,6 +183,10 @@ pub(crate) struct Connection {
     /// The persist timer expired with the peer's window open but too small for silly window
     /// avoidance: the next `output` sends what fits.
     pub persist_probe_due: bool,
+    /// A retransmission timeout just resent the head: nothing else goes out until an ACK
+    /// comes (Linux tcp_retransmit_timer sends that one segment, whatever `cwnd` in bytes
+    /// would allow of small ones).
+    pub rto_head_only: bool,
     /// When data (new or resent) last went out (Linux `lsndtime`): the idle restart measures
     /// from it.
     pub last_data_sent: Option<Instant>,
@@ -321,6 +329,7 @@ impl Connection {
             snd_wl1: SeqNum(0),
             snd_wl2: iss,
             send_buf: VecDeque::new(),
+            record_ends: VecDeque::new(),
             send_seq: iss + 1,
             bytes_acked: 0,
             send_cap: config.send_buffer,
@@ -361,6 +370,7 @@ impl Connection {
             persist_backoff: 0,
             persist_since: None,
             persist_probe_due: false,
+            rto_head_only: false,
             last_data_sent: None,
             cwnd_limited: false,
             max_flight: 0,
@@ -566,6 +576,7 @@ impl Connection {
         self.keepalive_deadline = None;
         self.rtx.clear();
         self.send_buf = VecDeque::new();
+        self.record_ends.clear();
         self.ooo.clear();
         if self.orphan {
             self.recv_buf.clear();

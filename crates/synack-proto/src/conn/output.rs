@@ -351,7 +351,9 @@ impl Connection {
         }
         let mut sent_any = false;
         let mut sent_new = false;
-        if self.can_send_data() {
+        if core::mem::take(&mut self.rto_head_only) {
+            sent_any = true;
+        } else if self.can_send_data() {
             // Retransmissions first, except while F-RTO tries new data (RFC 5682 §3.1 step 2b);
             // if none could go out, it gives up and the retransmissions follow after all.
             let frto_new = self.frto_new_data;
@@ -394,14 +396,25 @@ impl Connection {
                 }
                 let flight = self.flight();
                 let mss = self.payload_limit() as usize;
-                let len = unsent.min(mss).min(usable);
+                // Bytes to the end of the record being sent (`MSG_EOR`), if one ends ahead.
+                let to_record_end = self
+                    .record_ends
+                    .iter()
+                    .find(|&&e| e > self.snd_nxt)
+                    .map_or(usize::MAX, |e| e.diff(self.snd_nxt) as usize);
+                let len = unsent.min(mss).min(usable).min(to_record_end);
                 let is_last = len == unsent;
+                // The segment ends a record: not the last buffer queued, Linux sends it whatever
+                // its size (tcp_write_xmit applies Nagle to the queue's tail only), and it is not
+                // a window-trimmed piece for silly-window avoidance to hold.
+                let record_end = len == to_record_end;
                 // Nagle (RFC 9293 §3.7.4) in Minshall's form, as Linux: hold a small segment only
                 // while an earlier small one is unacknowledged, and never the one before a FIN.
                 if len < mss
                     && flight > 0
                     && !self.nodelay
                     && !(is_last && self.fin_queued)
+                    && (!record_end || is_last)
                     && self.snd_sml > self.snd_una
                 {
                     break;
@@ -413,6 +426,7 @@ impl Connection {
                 // Linux tcp_snd_wnd_test, then tcp_write_wakeup).
                 if len < mss
                     && !is_last
+                    && !record_end
                     && (len as u32) < self.max_snd_wnd / 2
                     && !self.persist_probe_due
                 {
@@ -430,6 +444,7 @@ impl Connection {
                         .saturating_mul(mss)
                         .min(unsent)
                         .min(wnd_room as usize)
+                        .min(to_record_end)
                         .max(len);
                     packet_multi = packet_left > mss;
                 }
@@ -438,8 +453,9 @@ impl Connection {
                 let seq = self.snd_nxt;
                 let mut flags = TcpFlags::ACK;
                 // PSH where the application's write ends (Linux `tcp_push` marks the last
-                // buffer of each write) and where a multi-segment GSO packet ends.
-                if is_last || (packet_multi && ends_packet) {
+                // buffer of each write; one that ends a record keeps it) and where a
+                // multi-segment GSO packet ends.
+                if is_last || record_end || (packet_multi && ends_packet) {
                     flags |= TcpFlags::PSH;
                 }
                 // A FIN rides on the last data segment when the application already closed.
@@ -911,9 +927,10 @@ impl Connection {
             }
             _ => {
                 self.enter_rto_recovery(ctx, self.retries > 1);
-                // The head goes out now whatever the window (RFC 6298 §5.4).
+                // The head goes out now whatever the window (RFC 6298 §5.4), alone.
                 if let Some(i) = self.next_lost() {
                     self.retransmit_seg(ctx, i);
+                    self.rto_head_only = true;
                 }
             }
         }
@@ -942,7 +959,15 @@ impl Connection {
         if data_len > limit {
             self.rtx.split(i, seg.start + limit);
         }
-        while self.rtx.collapse_next(i, limit) {}
+        // Small segments merge into one retransmission (Linux tcp_retrans_try_collapse), but
+        // not across the end of a record (tcp_skb_can_collapse).
+        while !self
+            .rtx
+            .segs
+            .get(i)
+            .is_some_and(|s| self.record_ends.contains(&s.end))
+            && self.rtx.collapse_next(i, limit)
+        {}
         let Some(seg) = self.rtx.segs.get(i).copied() else {
             return;
         };
@@ -954,8 +979,10 @@ impl Connection {
         let mut flags = TcpFlags::ACK;
         // PSH marks the last segment of what the application queued, and stays with it when it
         // is resent (Linux keeps an skb's flags; tso_fragment leaves PSH on the tail): a
-        // retransmission carries it only when it reaches the end of the queued data.
-        if data_len > 0 && end == self.send_buf.len() {
+        // retransmission carries it only when it reaches the end of the queued data or of a
+        // record.
+        let data_end = self.send_seq + end as u32;
+        if data_len > 0 && (end == self.send_buf.len() || self.record_ends.contains(&data_end)) {
             flags |= TcpFlags::PSH;
         }
         if seg.fin {

@@ -701,6 +701,24 @@ impl Endpoint {
     /// [`Error::WouldBlock`] when none did. Data written before the handshake completes is sent
     /// once it does.
     pub fn send(&mut self, now: Instant, h: ConnHandle, data: &[u8]) -> Result<usize, Error> {
+        self.send_inner(now, h, data, false)
+    }
+
+    /// [`send`](Self::send) with `MSG_EOR`: when all of `data` is taken, its last byte ends a
+    /// record, and no segment carries bytes from both sides of that end (data written later
+    /// starts a new segment, and retransmissions do not merge across it), as Linux does since
+    /// 4.7 (`skb->eor`). When only part of `data` fits, no record ends, as on Linux.
+    pub fn send_eor(&mut self, now: Instant, h: ConnHandle, data: &[u8]) -> Result<usize, Error> {
+        self.send_inner(now, h, data, true)
+    }
+
+    fn send_inner(
+        &mut self,
+        now: Instant,
+        h: ConnHandle,
+        data: &[u8],
+        eor: bool,
+    ) -> Result<usize, Error> {
         self.flush_deferred();
         let c = self.conn_mut(h)?;
         if let Some(e) = c.error {
@@ -723,6 +741,10 @@ impl Endpoint {
             return Err(Error::WouldBlock);
         }
         c.send_buf.extend(&data[..n]);
+        if eor && n == data.len() {
+            let end = c.send_end();
+            c.record_ends.push_back(end);
+        }
         self.with_conn(now, h.index, |c, ctx| {
             c.restart_after_idle(ctx);
             c.output(ctx);
