@@ -738,6 +738,12 @@ impl Connection {
     fn on_fin(&mut self, ctx: &mut Ctx<'_>) {
         self.rcv_nxt += 1;
         self.fin_received = true;
+        // Nothing can follow a FIN: data held beyond it is dropped and the SACK state reset,
+        // a D-SACK waiting for the next ACK included (Linux tcp_fin: skb_rbtree_purge of the
+        // out-of-order queue, tcp_sack_reset). A FIN that repeats data already read is
+        // acknowledged without a D-SACK, as Linux does.
+        self.ooo.clear();
+        self.dsack = None;
         self.notify_readable(ctx);
         match self.state {
             State::Established => {
