@@ -325,6 +325,15 @@ impl Connection {
         self.send_buf.len().saturating_sub(off)
     }
 
+    /// Bytes from SND.NXT to the end of the record being sent (`MSG_EOR`), if one ends ahead:
+    /// no new segment goes past it.
+    fn to_record_end(&self) -> usize {
+        self.record_ends
+            .iter()
+            .find(|&&e| e > self.snd_nxt)
+            .map_or(usize::MAX, |e| e.diff(self.snd_nxt) as usize)
+    }
+
     /// Sequence number just past the last byte the application queued (where a FIN goes).
     pub(crate) fn send_end(&self) -> SeqNum {
         self.send_seq + self.send_buf.len() as u32
@@ -396,12 +405,7 @@ impl Connection {
                 }
                 let flight = self.flight();
                 let mss = self.payload_limit() as usize;
-                // Bytes to the end of the record being sent (`MSG_EOR`), if one ends ahead.
-                let to_record_end = self
-                    .record_ends
-                    .iter()
-                    .find(|&&e| e > self.snd_nxt)
-                    .map_or(usize::MAX, |e| e.diff(self.snd_nxt) as usize);
+                let to_record_end = self.to_record_end();
                 let len = unsent.min(mss).min(usable).min(to_record_end);
                 let is_last = len == unsent;
                 // The segment ends a record: not the last buffer queued, Linux sends it whatever
