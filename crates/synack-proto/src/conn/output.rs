@@ -837,10 +837,14 @@ impl Connection {
         let unsent = self.send_buf.len().saturating_sub(off);
         let wnd_room = (self.snd_una + self.snd_wnd).diff(self.snd_nxt).max(0) as usize;
         if unsent > 0 && wnd_room > 0 {
-            let len = unsent.min(self.payload_limit() as usize).min(wnd_room);
+            let to_record_end = self.to_record_end();
+            let len = unsent
+                .min(self.payload_limit() as usize)
+                .min(wnd_room)
+                .min(to_record_end);
             let seq = self.snd_nxt;
-            // PSH only on the segment that empties the queue, as in `output`.
-            let flags = if len == unsent {
+            // PSH on the segment that empties the queue or ends a record, as in `output`.
+            let flags = if len == unsent || len == to_record_end {
                 TcpFlags::ACK | TcpFlags::PSH
             } else {
                 TcpFlags::ACK
