@@ -19,7 +19,7 @@ use libc::{
 
 use crate::errno::Errno;
 use crate::flags::Settings;
-use crate::socket::{PollFd, SockAddr};
+use crate::socket::{PollFd, SockAddr, TCP_INQ};
 use crate::stack::Stack;
 
 /// `void (*free)(void *userdata)`.
@@ -625,11 +625,51 @@ unsafe extern "C" fn pd_recvmsg(
             let mut v = unsafe { iov_slices_mut(m.msg_iov, iovlen(m))? };
             let n = s.recv(fd, &mut v, flags)?;
             m.msg_namelen = 0;
-            m.msg_controllen = 0;
             m.msg_flags = 0;
+            let hint = s.inq_hint(fd)?;
+            let room = usize::try_from(m.msg_controllen as u64).unwrap_or(0);
+            let mut used = 0;
+            if let Some(inq) = hint {
+                let control = if m.msg_control.is_null() {
+                    &mut [][..]
+                } else {
+                    // SAFETY: `msg_control` is non-null and holds `msg_controllen` writable
+                    // bytes per recvmsg(2).
+                    unsafe { bytes_mut(m.msg_control, room)? }
+                };
+                let (u, cut) = put_cmsg(control, libc::IPPROTO_TCP, TCP_INQ, &inq.to_ne_bytes());
+                used = u;
+                if cut {
+                    m.msg_flags |= libc::MSG_CTRUNC;
+                }
+            }
+            m.msg_controllen = used as _;
             Ok(n)
         })())
     })
+}
+
+/// Writes one control message (`struct cmsghdr`, then `data`) at the start of `control` as
+/// Linux's `put_cmsg` does: the bytes it takes (`CMSG_SPACE`, or what is left of `control`),
+/// and whether it was cut short (`MSG_CTRUNC`: no room for the header drops the message, room
+/// for less than `CMSG_LEN` keeps the part that fits).
+fn put_cmsg(control: &mut [u8], level: c_int, kind: c_int, data: &[u8]) -> (usize, bool) {
+    let header = size_of::<libc::cmsghdr>();
+    let align = size_of::<usize>();
+    if control.len() < header {
+        return (0, true);
+    }
+    let full = header + data.len();
+    let len = full.min(control.len());
+    let mut head = Vec::with_capacity(full);
+    head.extend_from_slice(&len.to_ne_bytes());
+    head.extend_from_slice(&level.to_ne_bytes());
+    head.extend_from_slice(&kind.to_ne_bytes());
+    head.resize(header, 0);
+    head.extend_from_slice(data);
+    control[..len].copy_from_slice(&head[..len]);
+    let space = header + data.len().div_ceil(align) * align;
+    (space.min(control.len()), len < full)
 }
 
 unsafe extern "C" fn pd_write(
@@ -1105,4 +1145,43 @@ pub unsafe extern "C" fn packetdrill_interface_init(
         // SAFETY: `ifc` is non-null and writable by the contract above.
         unsafe { ifc.write(i) };
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::put_cmsg;
+
+    const HEADER: usize = std::mem::size_of::<libc::cmsghdr>();
+    const W: usize = std::mem::size_of::<usize>();
+
+    #[test]
+    fn a_control_message_takes_cmsg_space_and_is_cut_as_linux_cuts_it() {
+        let data = 1501i32.to_ne_bytes();
+        // Room for CMSG_SPACE(4): the whole message, and the padding counted as used.
+        let mut room = vec![0xaau8; 64];
+        let (used, cut) = put_cmsg(&mut room, 6, 36, &data);
+        assert!(!cut);
+        assert_eq!(used, HEADER + 8);
+        let len = usize::from_ne_bytes(room[..W].try_into().unwrap());
+        assert_eq!(len, HEADER + 4);
+        assert_eq!(i32::from_ne_bytes(room[W..W + 4].try_into().unwrap()), 6);
+        assert_eq!(
+            i32::from_ne_bytes(room[W + 4..W + 8].try_into().unwrap()),
+            36
+        );
+        assert_eq!(&room[HEADER..HEADER + 4], &data);
+        // Room for CMSG_LEN(4) but not the padding: whole, using what there is.
+        let mut room = vec![0u8; HEADER + 4];
+        assert_eq!(put_cmsg(&mut room, 6, 36, &data), (HEADER + 4, false));
+        // Room for the header and half the data: cut, with the length it got.
+        let mut room = vec![0u8; HEADER + 2];
+        assert_eq!(put_cmsg(&mut room, 6, 36, &data), (HEADER + 2, true));
+        let len = usize::from_ne_bytes(room[..W].try_into().unwrap());
+        assert_eq!(len, HEADER + 2);
+        assert_eq!(&room[HEADER..], &data[..2]);
+        // No room for a header: dropped.
+        let mut room = vec![0u8; HEADER - 1];
+        assert_eq!(put_cmsg(&mut room, 6, 36, &data), (0, true));
+        assert!(room.iter().all(|b| *b == 0));
+    }
 }

@@ -13,6 +13,8 @@
 //! controller restarted from the current window); `SO_RCVBUF` and `TCP_MAXSEG` are stored and
 //! read back (a note on stderr says they had no effect). `SO_LINGER` with a zero timeout makes
 //! `close` abort the connection with a RST; a non-zero linger timeout does not make `close` wait.
+//! `TCP_INQ` makes `recvmsg` report what is left to read in a `TCP_CM_INQ` control message
+//! (Linux `tcp_recvmsg`, `tcp_inq_hint`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
@@ -102,6 +104,8 @@ pub(crate) struct Opts {
     user_timeout: u32,
     congestion: Option<Algorithm>,
     zerocopy: bool,
+    /// `TCP_INQ`: `recvmsg` adds a `TCP_CM_INQ` control message.
+    inq: bool,
 }
 
 impl Default for Opts {
@@ -121,6 +125,7 @@ impl Default for Opts {
             user_timeout: 0,
             congestion: None,
             zerocopy: false,
+            inq: false,
         }
     }
 }
@@ -648,6 +653,20 @@ impl Stack {
             st.collect();
             st.log(format_args!("shutdown({fd}, {how}) = {r:?}"));
             r
+        })
+    }
+
+    /// The value of the `TCP_CM_INQ` control message a `recvmsg` on `fd` ends with, when the
+    /// socket has `TCP_INQ` on (Linux `tcp_recvmsg`): what is left to read, a received FIN
+    /// counting one. `None` when the option is off or `fd` is not a connection.
+    pub fn inq_hint(&self, fd: i32) -> Result<Option<i32>, Errno> {
+        self.call(|st| {
+            let s = sock(st, fd)?;
+            let (Kind::Conn(h), true) = (s.kind, s.opts.inq) else {
+                return Ok(None);
+            };
+            let n = st.ep().inq_hint(h).unwrap_or(0);
+            Ok(Some(i32::try_from(n).unwrap_or(i32::MAX)))
         })
     }
 
@@ -1204,6 +1223,9 @@ fn setsockopt(st: &mut St, fd: i32, level: i32, name: i32, val: &[u8]) -> Result
         (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => {
             int_of(val)?;
         }
+        (libc::IPPROTO_TCP, TCP_INQ) => {
+            sock_mut(st, fd)?.opts.inq = int_of(val)? != 0;
+        }
         _ => {
             st.note_once(format!(
                 "setsockopt level {level} option {name} is not supported (ENOPROTOOPT)"
@@ -1220,6 +1242,8 @@ fn setsockopt(st: &mut St, fd: i32, level: i32, name: i32, val: &[u8]) -> Result
     Ok(())
 }
 
+/// `TCP_INQ` (`include/uapi/linux/tcp.h`), also the type of its control message, `TCP_CM_INQ`.
+pub(crate) const TCP_INQ: i32 = 36;
 /// `TCP_CC_INFO` (`include/uapi/linux/tcp.h`).
 const TCP_CC_INFO: i32 = 26;
 /// `SO_MEMINFO` (`include/uapi/asm-generic/socket.h`).
@@ -1367,6 +1391,7 @@ fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Er
         (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => int(opts.keepcnt.into()),
         (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => int(opts.user_timeout.into()),
         (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => int(1),
+        (libc::IPPROTO_TCP, TCP_INQ) => int(opts.inq.into()),
         (libc::IPPROTO_TCP, libc::TCP_INFO) => {
             let state = match (&kind, &info) {
                 (_, Some(i)) => i.state,

@@ -24,6 +24,7 @@
 mod so;
 
 use std::collections::HashMap;
+use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
@@ -1173,6 +1174,55 @@ fn live_fd(g: &Shared, script_fd: i64) -> Result<i32, String> {
         .ok_or_else(|| format!("unable to find fd with script fd {script_fd}"))
 }
 
+/// A field of a struct expression, looked for at any depth (`msg_control` inside a msghdr).
+fn find_field<'e>(e: &'e Expr, name: &str) -> Option<&'e Expr> {
+    match e {
+        Expr::Assign(n, v) if n == name => Some(v),
+        Expr::Assign(_, v) => find_field(v, name),
+        Expr::Struct(items) | Expr::List(items) => items.iter().find_map(|i| find_field(i, name)),
+        _ => None,
+    }
+}
+
+/// The control messages a msghdr expression expects: `(level, type, int data)` each.
+fn expected_cmsgs(e: &Expr) -> Result<Vec<(i64, i64, i64)>, String> {
+    let Some(Expr::List(items)) = find_field(e, "msg_control") else {
+        return Ok(Vec::new());
+    };
+    items
+        .iter()
+        .map(|it| {
+            let Expr::Struct(f) = it else {
+                return Err("bad cmsghdr".to_string());
+            };
+            let get = |n: &str| {
+                field(f, n)
+                    .ok_or_else(|| format!("cmsghdr without {n}"))
+                    .and_then(eval)
+            };
+            Ok((get("cmsg_level")?, get("cmsg_type")?, get("cmsg_data")?))
+        })
+        .collect()
+}
+
+/// The control messages in a received control buffer, as `(level, type, data)`.
+fn parse_cmsgs(mut b: &[u8]) -> Vec<(i32, i32, Vec<u8>)> {
+    let (word, header) = (size_of::<usize>(), size_of::<libc::cmsghdr>());
+    let mut out = Vec::new();
+    while b.len() >= header {
+        let len = usize::from_ne_bytes(b[..word].try_into().unwrap_or_default());
+        let level = i32::from_ne_bytes(b[word..word + 4].try_into().unwrap_or_default());
+        let kind = i32::from_ne_bytes(b[word + 4..word + 8].try_into().unwrap_or_default());
+        if len < header || len > b.len() {
+            break;
+        }
+        out.push((level, kind, b[header..len].to_vec()));
+        let space = len.div_ceil(word) * word;
+        b = &b[space.min(b.len())..];
+    }
+    out
+}
+
 /// What a call returned besides its value.
 #[derive(Default)]
 struct Extra {
@@ -1197,6 +1247,8 @@ enum Call {
     Sendto(i32, usize, i32, bool),
     Writev(i32, Vec<usize>),
     Sendmsg(i32, Vec<usize>, i32),
+    /// fd, iovec lengths, control buffer length, flags.
+    Recvmsg(i32, Vec<usize>, usize, i32),
     Close(i32),
     Shutdown(i32, i32),
     Setsockopt(i32, i32, i32, Vec<u8>, u32),
@@ -1274,6 +1326,19 @@ fn prepare(g: &mut Shared, s: &SyscallSpec) -> Result<Call, String> {
             find_iov(arg(s, 1)?).ok_or("sendmsg without msg_iov")?,
             iarg(s, 2)? as i32,
         ),
+        "recvmsg" => {
+            let m = arg(s, 1)?;
+            let space = |n: usize| {
+                let w = size_of::<usize>();
+                size_of::<libc::cmsghdr>() + n.div_ceil(w) * w
+            };
+            Call::Recvmsg(
+                fd(g)?,
+                find_iov(m).ok_or("recvmsg without msg_iov")?,
+                expected_cmsgs(m)?.len() * space(4),
+                iarg(s, 2)? as i32,
+            )
+        }
         "close" => Call::Close(fd(g)?),
         "shutdown" => Call::Shutdown(fd(g)?, iarg(s, 1)? as i32),
         "setsockopt" => {
@@ -1360,6 +1425,12 @@ fn call(so: So, g_cfg: &Config, c: &Call) -> ((i64, i32), Extra) {
         Call::Sendto(fd, n, f, null) => so.sendto(*fd, *n, *f, remote, v6, *null),
         Call::Writev(fd, l) => so.writev(*fd, l),
         Call::Sendmsg(fd, l, f) => so.sendmsg(*fd, l, *f),
+        Call::Recvmsg(fd, l, c, f) => {
+            let (r, control, flags) = so.recvmsg(*fd, l, *c, *f);
+            x.bytes = control;
+            x.int = flags;
+            r
+        }
         Call::Close(fd) => so.close(*fd),
         Call::Shutdown(fd, h) => so.shutdown(*fd, *h),
         Call::Setsockopt(fd, l, n, v, len) => so.setsockopt(*fd, *l, *n, v, *len),
@@ -1536,6 +1607,42 @@ fn finish_call(
                     ));
                 }
                 _ => {}
+            }
+        }
+        Call::Recvmsg(..) if actual >= 0 => {
+            let m = arg(s, 1)?;
+            if let Some(want) = find_field(m, "msg_flags") {
+                let want = eval(want)?;
+                if want != i64::from(x.int) {
+                    return Err(format!(
+                        "Expected msg_flags 0x{want:08X} but got 0x{:08X}",
+                        x.int
+                    ));
+                }
+            }
+            let want = expected_cmsgs(m)?;
+            let got = parse_cmsgs(&x.bytes);
+            if want.len() != got.len() {
+                return Err(format!(
+                    "Expected {} control message(s) but got {}",
+                    want.len(),
+                    got.len()
+                ));
+            }
+            for ((level, kind, data), (gl, gk, gd)) in want.iter().zip(&got) {
+                if *level != i64::from(*gl) || *kind != i64::from(*gk) {
+                    return Err(format!(
+                        "Bad cmsg: expected level {level} type {kind}, got level {gl} type {gk}"
+                    ));
+                }
+                let value = gd
+                    .get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(i32::from_ne_bytes)
+                    .ok_or("cmsg data shorter than an int")?;
+                if i64::from(value) != *data {
+                    return Err(format!("Bad cmsg data: expected: {data} actual: {value}"));
+                }
             }
         }
         Call::Ioctl(_, _, Some(_)) if actual == 0 => {

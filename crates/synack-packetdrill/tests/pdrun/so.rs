@@ -323,6 +323,38 @@ impl So {
         ret(unsafe { self.0.sendmsg.unwrap()(self.ud(), fd, &m, flags) } as i64)
     }
 
+    /// `recvmsg` into buffers of `lens` with `control` bytes of room for control messages:
+    /// the result, the control messages received and `msg_flags`.
+    pub fn recvmsg(
+        &self,
+        fd: i32,
+        lens: &[usize],
+        control: usize,
+        flags: i32,
+    ) -> (Ret, Vec<u8>, i32) {
+        let mut bufs: Vec<Vec<u8>> = lens.iter().map(|n| vec![0u8; *n]).collect();
+        let mut iov: Vec<libc::iovec> = bufs
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr() as *mut c_void,
+                iov_len: b.len(),
+            })
+            .collect();
+        let mut c = vec![0u8; control];
+        // SAFETY: msghdr is plain integers and pointers; all-zero is a valid value.
+        let mut m: libc::msghdr = unsafe { zeroed() };
+        m.msg_iov = iov.as_mut_ptr();
+        m.msg_iovlen = iov.len() as _;
+        if control > 0 {
+            m.msg_control = c.as_mut_ptr() as *mut c_void;
+            m.msg_controllen = control as _;
+        }
+        // SAFETY: `m` describes live, writable buffers.
+        let r = ret(unsafe { self.0.recvmsg.unwrap()(self.ud(), fd, &mut m, flags) } as i64);
+        c.truncate(m.msg_controllen as usize);
+        (r, c, m.msg_flags)
+    }
+
     pub fn close(&self, fd: i32) -> Ret {
         // SAFETY: plain arguments.
         ret(unsafe { self.0.close.unwrap()(self.ud(), fd) }.into())

@@ -821,6 +821,14 @@ impl Endpoint {
         Ok(self.conn(h)?.recv_buf.len())
     }
 
+    /// What Linux reports as `TCP_CM_INQ` after a read (`tcp_inq_hint`): the bytes ready to
+    /// read, plus one for the peer's FIN once it has arrived, so that a reader told a non-zero
+    /// value reads on and meets the end of the stream.
+    pub fn inq_hint(&self, h: ConnHandle) -> Result<usize, Error> {
+        let c = self.conn(h)?;
+        Ok(c.recv_buf.len() + usize::from(c.fin_received))
+    }
+
     /// True once the peer's FIN has been read past (end of stream).
     pub fn is_eof(&self, h: ConnHandle) -> Result<bool, Error> {
         let c = self.conn(h)?;
