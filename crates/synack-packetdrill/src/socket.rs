@@ -21,6 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::cell::Cell;
 use std::ffi::c_ulong;
 use synack_proto::cc::Algorithm;
+use synack_proto::chrono::SendChrono;
 
 use synack_proto::{ConnHandle, Duration, Error, Keepalive, ListenerHandle, State};
 
@@ -1042,7 +1043,9 @@ fn try_send(
     }
     let now = st.now;
     let cap = st.ep().send_capacity(h).unwrap_or(0);
-    let want = (total - done.get()).min(cap);
+    // One byte more than fits, when there is more: the engine then knows the writer is out of
+    // buffer space (Linux SOCK_NOSPACE), which tcp_info's send-buffer-limited time needs.
+    let want = (total - done.get()).min(cap.saturating_add(1));
     if want > 0 {
         // Gather what fits from the buffers, from where the last attempt stopped.
         let mut chunk = Vec::with_capacity(want);
@@ -1254,7 +1257,8 @@ const SO_MEMINFO: i32 = 55;
 /// code events can read `tcpi_*`; a caller with a shorter struct gets its prefix, as from Linux.
 /// Counts are in segments, times in microseconds and the `last_*` ages in milliseconds, as
 /// Linux's; windows in segments are the byte windows divided by the MSS. Fields synack does not
-/// keep (pacing, delivery rate, busy times, segment counts, ECN) read as zero.
+/// keep (pacing, delivery rate, segment counts, ECN) read as zero; the busy and limited times
+/// are timed as Linux times them (`tcp_chrono_start`, `tcp_chrono_stop`).
 fn tcp_info(
     state: State,
     info: Option<&synack_proto::ConnInfo>,
@@ -1335,6 +1339,19 @@ fn tcp_info(
     let unsent = i.send_buffered.saturating_sub(i.in_flight as usize);
     put32(&mut b, 144, u32::try_from(unsent).unwrap_or(u32::MAX));
     put32(&mut b, 148, i.min_rtt.map_or(u32::MAX, us));
+    // tcpi_busy_time, tcpi_rwnd_limited, tcpi_sndbuf_limited (µs).
+    let us64 = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    put64(&mut b, 168, us64(i.send_times.busy(now)));
+    put64(
+        &mut b,
+        176,
+        us64(i.send_times.time(now, SendChrono::RwndLimited)),
+    );
+    put64(
+        &mut b,
+        184,
+        us64(i.send_times.time(now, SendChrono::SndbufLimited)),
+    );
     put32(&mut b, 220, i.reorder_events); // tcpi_reord_seen
     put32(&mut b, 228, i.snd_wnd);
     put32(&mut b, 232, i.rcv_wnd);

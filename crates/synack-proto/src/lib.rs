@@ -32,6 +32,7 @@
 extern crate alloc;
 
 pub mod cc;
+pub mod chrono;
 pub mod config;
 mod conn;
 pub mod counters;

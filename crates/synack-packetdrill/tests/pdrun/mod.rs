@@ -465,7 +465,7 @@ fn code_event(so: So, g: &mut Shared, text: &str, line: u32) -> Result<(), Strin
     // SAFETY: `bytes` holds `size` initialised bytes and tcp_info is plain integers, for which
     // any bit pattern is valid; read_unaligned copes with the Vec's alignment.
     let i: libc::tcp_info = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
-    let vars: [(&str, u64); 60] = [
+    let vars: [(&str, u64); 63] = [
         ("TCP_ESTABLISHED", 1),
         ("TCP_SYN_SENT", 2),
         ("TCP_SYN_RECV", 3),
@@ -521,6 +521,9 @@ fn code_event(so: So, g: &mut Shared, text: &str, line: u32) -> Result<(), Strin
         ("tcpi_bytes_received", i.tcpi_bytes_received),
         ("tcpi_notsent_bytes", i.tcpi_notsent_bytes.into()),
         ("tcpi_min_rtt", i.tcpi_min_rtt.into()),
+        ("tcpi_busy_time", i.tcpi_busy_time),
+        ("tcpi_rwnd_limited", i.tcpi_rwnd_limited),
+        ("tcpi_sndbuf_limited", i.tcpi_sndbuf_limited),
         ("tcpi_delivered", i.tcpi_delivered.into()),
         ("tcpi_bytes_retrans", i.tcpi_bytes_retrans),
         ("tcpi_dsack_dups", i.tcpi_dsack_dups.into()),

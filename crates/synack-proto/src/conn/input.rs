@@ -338,6 +338,7 @@ impl Connection {
             while self.record_ends.front().is_some_and(|&e| e <= ack) {
                 self.record_ends.pop_front();
             }
+            self.on_send_buffer_drained(now);
             if drain > 0 {
                 self.notify_writable(ctx);
             }

@@ -15,6 +15,7 @@ pub(crate) use input::negotiate;
 
 use alloc::collections::VecDeque;
 
+use crate::chrono::{SendChrono, SendTimes};
 use crate::config::Config;
 use crate::counters::Counters;
 use crate::error::Error;
@@ -193,6 +194,11 @@ pub(crate) struct Connection {
     /// The window was the limit during the last round of sending (Linux `is_cwnd_limited`,
     /// latched by `tcp_cwnd_validate` for a window of data): ACKs then grow it.
     pub cwnd_limited: bool,
+    /// Time spent sending, by what limited it (`tcp_info`'s busy and limited times).
+    pub send_times: SendTimes,
+    /// The application wanted to queue more than the send buffer took, and not enough has
+    /// been freed since (Linux `SOCK_NOSPACE`).
+    pub nospace: bool,
     /// The most bytes outstanding since the latch was last set (Linux `max_packets_out`): slow
     /// start grows the window up to twice this even when it was not the limit.
     pub max_flight: u32,
@@ -373,6 +379,8 @@ impl Connection {
             rto_head_only: false,
             last_data_sent: None,
             cwnd_limited: false,
+            send_times: SendTimes::default(),
+            nospace: false,
             max_flight: 0,
             cwnd_usage_seq: iss,
             persist_probes: 0,
@@ -689,6 +697,39 @@ impl Connection {
     /// Free space in the send buffer.
     pub fn send_space(&self) -> usize {
         self.send_cap.saturating_sub(self.send_buf.len())
+    }
+
+    /// The application queued data (`queued` bytes of the `wanted`): timing starts when the
+    /// queue of unsent data was empty (Linux `tcp_add_write_queue_tail`), and a writer that
+    /// could not queue everything is out of buffer space (`SOCK_NOSPACE`).
+    pub(crate) fn on_app_write(
+        &mut self,
+        now: Instant,
+        unsent_before: usize,
+        queued: usize,
+        wanted: usize,
+    ) {
+        if unsent_before == 0 && queued > 0 {
+            self.send_times.start(now, SendChrono::Busy);
+        }
+        if queued < wanted {
+            self.nospace = true;
+        }
+    }
+
+    /// The peer acknowledged new data: a writer out of space has room again once the free
+    /// space is at least half of what is queued (Linux `sk_stream_write_space`), which ends
+    /// send-buffer-limited time; with nothing left in flight, busy time ends too
+    /// (`tcp_clean_rtx_queue`).
+    pub(crate) fn on_send_buffer_drained(&mut self, now: Instant) {
+        let idle = self.send_buf.is_empty() && self.flight() == 0;
+        if self.nospace && self.send_space() >= self.send_buf.len() / 2 {
+            self.nospace = false;
+            self.send_times.stop(now, SendChrono::SndbufLimited, idle);
+        }
+        if self.flight() == 0 {
+            self.send_times.stop(now, SendChrono::Busy, idle);
+        }
     }
 
     /// Schedules the orphaned FIN-WAIT-2 timeout when it applies.

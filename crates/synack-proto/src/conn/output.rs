@@ -12,6 +12,7 @@
 use synack_wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
 use super::{Connection, Ctx};
+use crate::chrono::SendChrono;
 use crate::error::Error;
 use crate::seq::SeqNum;
 use crate::state::State;
@@ -379,6 +380,9 @@ impl Connection {
             let max_segs = self.tso_segs(ctx.config) as usize;
             let mut packet_left = 0usize;
             let mut packet_multi = false;
+            // Data waited for the peer's window, not the congestion window (Linux
+            // tcp_write_xmit's is_rwnd_limited: tcp_cwnd_test passed, tcp_snd_wnd_test failed).
+            let mut rwnd_limited = false;
             loop {
                 let off = self.snd_nxt.diff(self.send_seq).max(0) as usize;
                 let unsent = self.send_buf.len().saturating_sub(off);
@@ -401,6 +405,7 @@ impl Connection {
                 let cwnd_room = self.cwnd().saturating_sub(self.pipe());
                 let usable = wnd_room.min(cwnd_room) as usize;
                 if usable == 0 {
+                    rwnd_limited = cwnd_room > 0;
                     break;
                 }
                 let flight = self.flight();
@@ -434,6 +439,7 @@ impl Connection {
                     && (len as u32) < self.max_snd_wnd / 2
                     && !self.persist_probe_due
                 {
+                    rwnd_limited = wnd_room < cwnd_room;
                     break;
                 }
                 if packet_left == 0 {
@@ -489,6 +495,23 @@ impl Connection {
             let limited = self.pipe().saturating_add(self.snd_mss) > self.cwnd();
             if sent_new || limited {
                 self.validate_cwnd(limited);
+            }
+            let idle = self.send_buf.is_empty() && self.flight() == 0;
+            if rwnd_limited {
+                self.send_times.start(ctx.now, SendChrono::RwndLimited);
+            } else {
+                self.send_times.stop(ctx.now, SendChrono::RwndLimited, idle);
+            }
+            // Everything queued went out, the window was not the limit, and the application
+            // is waiting for buffer space: the send buffer is what holds the transfer back
+            // (Linux tcp_cwnd_validate).
+            if sent_new
+                && !limited
+                && self.unsent() == 0
+                && self.nospace
+                && matches!(self.state, State::Established | State::CloseWait)
+            {
+                self.send_times.start(ctx.now, SendChrono::SndbufLimited);
             }
             if frto_new && self.recovery_point.is_some_and(|high| self.snd_nxt <= high) {
                 self.frto = false;

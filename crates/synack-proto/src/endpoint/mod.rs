@@ -15,6 +15,7 @@ use core::net::{IpAddr, SocketAddr};
 use hashbrown::HashMap;
 use synack_wire::{TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
+use crate::chrono::SendTimes;
 use crate::config::Config;
 use crate::conn::{Connection, Ctx, Negotiated};
 use crate::counters::Counters;
@@ -263,6 +264,9 @@ pub struct ConnInfo {
     pub out_of_order: usize,
     /// The four parts of the send window.
     pub send_window: SendWindow,
+    /// Time spent sending, by what limited it (read with [`SendTimes::time`] and
+    /// [`SendTimes::busy`] at the current time).
+    pub send_times: SendTimes,
 }
 
 /// Why [`Endpoint::handle_packet`] dropped a datagram. Each reason has its counter.
@@ -694,6 +698,7 @@ impl Endpoint {
             recv_buffered: c.recv_buf.len(),
             out_of_order: c.ooo.bytes(),
             send_window: c.send_window(),
+            send_times: c.send_times,
         })
     }
 
@@ -737,6 +742,8 @@ impl Endpoint {
             return Ok(0);
         }
         let n = c.send_space().min(data.len());
+        let unsent_before = c.unsent();
+        c.on_app_write(now, unsent_before, n, data.len());
         if n == 0 {
             return Err(Error::WouldBlock);
         }
