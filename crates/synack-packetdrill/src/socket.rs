@@ -14,7 +14,10 @@
 //! read back (a note on stderr says they had no effect). `SO_LINGER` with a zero timeout makes
 //! `close` abort the connection with a RST; a non-zero linger timeout does not make `close` wait.
 //! `TCP_INQ` makes `recvmsg` report what is left to read in a `TCP_CM_INQ` control message
-//! (Linux `tcp_recvmsg`, `tcp_inq_hint`).
+//! (Linux `tcp_recvmsg`, `tcp_inq_hint`). `IP_TOS` (IPv4 sockets) and `IPV6_TCLASS` (IPv6
+//! sockets) set the DSCP of the socket's datagrams from then on, SYN and SYN+ACK included when
+//! set before `connect` or `listen`, and accepted sockets inherit a listener's; the ECN bits
+//! stay zero. `IP_MTU_DISCOVER` is stored and read back; DF stays set whatever its value.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
@@ -23,7 +26,7 @@ use std::ffi::c_ulong;
 use synack_proto::cc::Algorithm;
 use synack_proto::chrono::SendChrono;
 
-use synack_proto::{ConnHandle, Duration, Error, Keepalive, ListenerHandle, State};
+use synack_proto::{ConnHandle, ConnectOptions, Duration, Error, Keepalive, ListenerHandle, State};
 
 use crate::errno::Errno;
 use crate::stack::{ephemeral_port, Stack, State as St};
@@ -107,6 +110,24 @@ pub(crate) struct Opts {
     zerocopy: bool,
     /// `TCP_INQ`: `recvmsg` adds a `TCP_CM_INQ` control message.
     inq: bool,
+    /// `IP_TOS`, the ECN bits clear: the TOS byte of an IPv4 socket's datagrams.
+    ip_tos: u8,
+    /// `IPV6_TCLASS`, the ECN bits clear: the Traffic Class of an IPv6 socket's datagrams.
+    tclass: u8,
+    /// `IP_MTU_DISCOVER` (`IP_PMTUDISC_WANT`, 1, by default), read back as set.
+    pmtudisc: i32,
+}
+
+impl Opts {
+    /// The TOS byte of the socket's datagrams: `IP_TOS` on an IPv4 socket, `IPV6_TCLASS` on an
+    /// IPv6 one (whose IPv4-mapped peers get it too, where Linux would use `IP_TOS`).
+    fn tos(&self, v6: bool) -> u8 {
+        if v6 {
+            self.tclass
+        } else {
+            self.ip_tos
+        }
+    }
 }
 
 impl Default for Opts {
@@ -127,6 +148,9 @@ impl Default for Opts {
             congestion: None,
             zerocopy: false,
             inq: false,
+            ip_tos: 0,
+            tclass: 0,
+            pmtudisc: 1,
         }
     }
 }
@@ -476,6 +500,7 @@ impl Stack {
             // Linux caps the backlog at somaxconn, reading a negative one as huge.
             let backlog = u32::try_from(backlog).unwrap_or(u32::MAX);
             let l = st.ep().listen(local, backlog).map_err(Errno::from_engine)?;
+            let _ = st.ep().set_listener_tos(l, opts.tos(v6));
             let s = sock_mut(st, fd)?;
             s.kind = Kind::Listener(l);
             s.bound = Some(local);
@@ -882,9 +907,13 @@ fn start_connect(st: &mut St, fd: i32, addr: SockAddr) -> Result<Option<Result<(
         _ => {}
     }
     configure_engine(st, &opts, v6);
+    let options = ConnectOptions {
+        local: bound,
+        tos: opts.tos(v6),
+    };
     let h = st
         .ep()
-        .connect(now, remote, bound)
+        .connect_with(now, remote, options)
         .map_err(Errno::from_engine)?;
     apply_conn_opts(st, h, &opts);
     st.collect();
@@ -1229,6 +1258,62 @@ fn setsockopt(st: &mut St, fd: i32, level: i32, name: i32, val: &[u8]) -> Result
         (libc::IPPROTO_TCP, TCP_INQ) => {
             sock_mut(st, fd)?.opts.inq = int_of(val)? != 0;
         }
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => {
+            let v = match val.len() {
+                0 => 0,
+                1..=3 => i32::from(val[0]),
+                _ => int_of(val)?,
+            };
+            // IP_PMTUDISC_DONT .. IP_PMTUDISC_OMIT.
+            if !(0..=5).contains(&v) {
+                return Err(Errno::INVAL);
+            }
+            sock_mut(st, fd)?.opts.pmtudisc = v;
+            if !matches!(v, 1 | 2) {
+                st.note_once(format!(
+                    "IP_MTU_DISCOVER {v} is stored, but synack keeps DF set and path MTU \
+                     discovery on, as with IP_PMTUDISC_WANT"
+                ));
+            }
+        }
+        (libc::IPPROTO_IP, libc::IP_TOS) | (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) => {
+            let s = sock_mut(st, fd)?;
+            let v6 = s.v6;
+            let v = if level == libc::IPPROTO_IP {
+                // Linux do_ip_setsockopt: an int, or a single byte; the ECN bits stay TCP's.
+                match val.len() {
+                    0 => 0,
+                    1..=3 => i32::from(val[0]),
+                    _ => int_of(val)?,
+                }
+            } else {
+                if !v6 {
+                    return Err(Errno::NOPROTOOPT);
+                }
+                // Linux do_ipv6_setsockopt: -1 means the default, 0.
+                match int_of(val)? {
+                    -1 => 0,
+                    v @ 0..=255 => v,
+                    _ => return Err(Errno::INVAL),
+                }
+            };
+            let tos = (v & 0xfc) as u8;
+            if level == libc::IPPROTO_IP {
+                s.opts.ip_tos = tos;
+            } else {
+                s.opts.tclass = tos;
+            }
+            let tos = s.opts.tos(v6);
+            match kind {
+                Kind::Conn(h) => {
+                    let _ = st.ep().set_tos(h, tos);
+                }
+                Kind::Listener(l) => {
+                    let _ = st.ep().set_listener_tos(l, tos);
+                }
+                Kind::Fresh => {}
+            }
+        }
         _ => {
             st.note_once(format!(
                 "setsockopt level {level} option {name} is not supported (ENOPROTOOPT)"
@@ -1409,6 +1494,9 @@ fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Er
         (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => int(opts.user_timeout.into()),
         (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => int(1),
         (libc::IPPROTO_TCP, TCP_INQ) => int(opts.inq.into()),
+        (libc::IPPROTO_IP, libc::IP_TOS) => int(opts.ip_tos.into()),
+        (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => int(opts.pmtudisc.into()),
+        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if v6 => int(opts.tclass.into()),
         (libc::IPPROTO_TCP, libc::TCP_INFO) => {
             let state = match (&kind, &info) {
                 (_, Some(i)) => i.state,

@@ -845,6 +845,66 @@ fn errors_and_unsupported_calls() {
     ifc.free();
 }
 
+/// `IP_TOS` on an unconnected socket marks its SYN; read back, the ECN bits are clear (they are
+/// TCP's); a one-byte value is taken as Linux takes it; `IPV6_TCLASS` is for IPv6 sockets only.
+#[test]
+fn ip_tos_marks_the_syn_and_reads_back_without_ecn_bits() {
+    let ifc = Ifc::init("local_ip=192.168.0.2");
+    let fd = ifc.socket();
+    assert_eq!(
+        ifc.setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TOS, 0x2b),
+        0
+    );
+    assert_eq!(
+        ifc.getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TOS),
+        (0, 0x28)
+    );
+    assert_eq!(
+        ifc.setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, 0x10),
+        -1
+    );
+    assert_eq!(errno(), libc::ENOPROTOOPT);
+    let byte = [0x48u8];
+    // SAFETY: `byte` is a live one-byte buffer of the size passed.
+    let r = unsafe {
+        ifc.0.setsockopt.unwrap()(
+            ifc.ud(),
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_TOS,
+            byte.as_ptr() as *const c_void,
+            1,
+        )
+    };
+    assert_eq!(r, 0);
+    assert_eq!(
+        ifc.getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TOS),
+        (0, 0x48)
+    );
+    let con = thread::spawn(move || ifc.connect(fd, SocketAddrV4::new(REMOTE, 8080)));
+    let syn = loop {
+        if let Some((d, _)) = ifc.receive_once() {
+            break d;
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(syn[0] >> 4, 4);
+    assert_eq!(syn[1], 0x48, "the SYN's TOS byte");
+    let s = Seg::parse(&syn);
+    ifc.send_packet(&segment(
+        8080,
+        s.sport,
+        0,
+        s.seq + 1,
+        TcpFlags::RST | TcpFlags::ACK,
+        0,
+        TcpOptions::default(),
+        &[],
+    ));
+    assert_eq!(con.join().unwrap(), -1);
+    ifc.free();
+}
+
 /// The built shared object, loaded as packetdrill loads it (`dlopen` with `RTLD_NOW`, `dlsym`
 /// of `packetdrill_interface_init`), does a handshake.
 #[test]

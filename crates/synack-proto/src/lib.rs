@@ -59,7 +59,9 @@ mod txq;
 
 pub use config::Config;
 pub use counters::Counters;
-pub use endpoint::{CaState, ConnInfo, DropReason, Endpoint, Keepalive, Resources, SendWindow};
+pub use endpoint::{
+    CaState, ConnInfo, ConnectOptions, DropReason, Endpoint, Keepalive, Resources, SendWindow,
+};
 pub use error::Error;
 pub use event::{ConnHandle, Event, ListenerHandle};
 pub use seq::SeqNum;

@@ -19,6 +19,9 @@ pub(crate) struct Listener {
     pub accept_queue: VecDeque<(u32, u32)>,
     /// Half-open entries of this listener (the SYN queue length).
     pub syn_queue: u32,
+    /// TOS byte of the SYN+ACKs sent for it, and of the connections it accepts (`IP_TOS` on
+    /// a listening socket, which Linux's children inherit).
+    pub tos: u8,
 }
 
 impl Listener {

@@ -24,6 +24,8 @@ pub(crate) struct TimeWait {
     pub ts: Option<(u32, u32)>,
     /// When the entry ends.
     pub deadline: Instant,
+    /// The connection's TOS byte, kept for the ACKs the entry sends (Linux `tw_tos`).
+    pub tos: u8,
 }
 
 /// What to do with a segment that reached a TIME-WAIT entry.

@@ -346,13 +346,15 @@ pub fn build_tcp_gather(
     parts: [&[u8]; 2],
 ) -> Result<Vec<u8>, Error> {
     let mut buf = Vec::new();
-    build_tcp_gather_into(&mut buf, src, dst, hop_limit, tcp, parts)?;
+    build_tcp_gather_into(&mut buf, src, dst, hop_limit, 0, tcp, parts)?;
     Ok(buf)
 }
 
 /// Like [`build_tcp_gather`], into `buf` (whose old contents are overwritten) instead of a new
 /// vector: a driver that hands its spent buffers back lets the stack build datagrams without
-/// allocating. The payload is copied in once and checksummed in the same pass.
+/// allocating. The payload is copied in once and checksummed in the same pass. `tos` is the
+/// IPv4 Type of Service byte or the IPv6 Traffic Class (DSCP and ECN fields, RFC 2474 and
+/// RFC 3168).
 ///
 /// # Errors
 /// As [`build_tcp`]; `buf` is left empty.
@@ -361,12 +363,20 @@ pub fn build_tcp_gather_into(
     src: IpAddr,
     dst: IpAddr,
     hop_limit: u8,
+    tos: u8,
     tcp: &TcpRepr<'_>,
     parts: [&[u8]; 2],
 ) -> Result<(), Error> {
     let len = tcp.header_len() + parts[0].len() + parts[1].len();
     let ip = match IpRepr::new(src, dst, IPPROTO_TCP, len, hop_limit) {
-        Ok(ip) => ip,
+        Ok(IpRepr::V4(mut v4)) => {
+            v4.dscp_ecn = tos;
+            IpRepr::V4(v4)
+        }
+        Ok(IpRepr::V6(mut v6)) => {
+            v6.traffic_class = tos;
+            IpRepr::V6(v6)
+        }
         Err(e) => {
             buf.clear();
             return Err(e);
@@ -457,11 +467,46 @@ mod tests {
         let b = build_tcp_gather(src, dst, 64, &header_only, [b"hello, ", b"world"]).unwrap();
         assert_eq!(a, b);
         let mut c = vec![0xaa; 3000];
-        build_tcp_gather_into(&mut c, src, dst, 64, &header_only, [b"hello, ", b"world"]).unwrap();
+        build_tcp_gather_into(
+            &mut c,
+            src,
+            dst,
+            64,
+            0,
+            &header_only,
+            [b"hello, ", b"world"],
+        )
+        .unwrap();
         assert_eq!(a, c);
         let mut d = Vec::new();
-        build_tcp_gather_into(&mut d, src, dst, 64, &header_only, [b"", b"hello, world"]).unwrap();
+        build_tcp_gather_into(
+            &mut d,
+            src,
+            dst,
+            64,
+            0,
+            &header_only,
+            [b"", b"hello, world"],
+        )
+        .unwrap();
         assert_eq!(a, d);
+    }
+
+    #[test]
+    fn tos_goes_into_the_ipv4_tos_byte_and_the_ipv6_traffic_class() {
+        let tcp = TcpRepr::new(1234, 80, 1, 2, TcpFlags::ACK, 512);
+        for (src, dst) in [("10.0.0.1", "10.0.0.2"), ("2001:db8::1", "2001:db8::2")] {
+            let (src, dst): (IpAddr, IpAddr) = (src.parse().unwrap(), dst.parse().unwrap());
+            let mut buf = Vec::new();
+            build_tcp_gather_into(&mut buf, src, dst, 64, 0xb8, &tcp, [b"x", b""]).unwrap();
+            // parse_ip verifies the IPv4 header checksum, which must cover the new byte.
+            let packet = parse_ip(&buf).unwrap();
+            match packet.ip {
+                IpRepr::V4(v4) => assert_eq!(v4.dscp_ecn, 0xb8),
+                IpRepr::V6(v6) => assert_eq!(v6.traffic_class, 0xb8),
+            }
+            assert!(TcpRepr::parse(packet.payload, src, dst, true).is_ok());
+        }
     }
 
     #[test]

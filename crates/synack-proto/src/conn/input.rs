@@ -68,7 +68,7 @@ impl Connection {
                     options: Default::default(),
                     payload: &[],
                 };
-                super::output::transmit(ctx, &self.tuple, &rst);
+                super::output::transmit(ctx, &self.tuple, self.tos, &rst);
             }
             ctx.counters.dropped_segs += 1;
             return;
@@ -267,7 +267,7 @@ impl Connection {
                     options: Default::default(),
                     payload: &[],
                 };
-                super::output::transmit(ctx, &self.tuple, &rst);
+                super::output::transmit(ctx, &self.tuple, self.tos, &rst);
                 return;
             }
         }

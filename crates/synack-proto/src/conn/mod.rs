@@ -196,6 +196,9 @@ pub(crate) struct Connection {
     pub cwnd_limited: bool,
     /// Time spent sending, by what limited it (`tcp_info`'s busy and limited times).
     pub send_times: SendTimes,
+    /// The TOS byte (IPv6 Traffic Class) of every datagram sent: the DSCP the application
+    /// chose (`IP_TOS`, `IPV6_TCLASS`), the ECN field zero.
+    pub tos: u8,
     /// The application wanted to queue more than the send buffer took, and not enough has
     /// been freed since (Linux `SOCK_NOSPACE`).
     pub nospace: bool,
@@ -380,6 +383,7 @@ impl Connection {
             last_data_sent: None,
             cwnd_limited: false,
             send_times: SendTimes::default(),
+            tos: 0,
             nospace: false,
             max_flight: 0,
             cwnd_usage_seq: iss,

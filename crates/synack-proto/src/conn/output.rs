@@ -31,9 +31,10 @@ fn ring_parts(buf: &alloc::collections::VecDeque<u8>, off: usize, len: usize) ->
     }
 }
 
-/// Builds one IP datagram carrying `tcp` for `conn`'s tuple and queues it.
-pub(crate) fn transmit(ctx: &mut Ctx<'_>, tuple: &crate::FourTuple, tcp: &TcpRepr<'_>) {
-    transmit_parts(ctx, tuple, tcp, [tcp.payload, &[]]);
+/// Builds one IP datagram carrying `tcp` for `tuple`, with `tos` as its TOS byte (IPv6 Traffic
+/// Class), and queues it.
+pub(crate) fn transmit(ctx: &mut Ctx<'_>, tuple: &crate::FourTuple, tos: u8, tcp: &TcpRepr<'_>) {
+    transmit_parts(ctx, tuple, tos, tcp, [tcp.payload, &[]]);
 }
 
 /// [`transmit`] with the payload in two pieces (`tcp.payload` is ignored): the payload is copied
@@ -41,6 +42,7 @@ pub(crate) fn transmit(ctx: &mut Ctx<'_>, tuple: &crate::FourTuple, tcp: &TcpRep
 fn transmit_parts(
     ctx: &mut Ctx<'_>,
     tuple: &crate::FourTuple,
+    tos: u8,
     tcp: &TcpRepr<'_>,
     parts: [&[u8]; 2],
 ) {
@@ -50,6 +52,7 @@ fn transmit_parts(
         tuple.local.ip(),
         tuple.remote.ip(),
         ctx.config.ttl,
+        tos,
         tcp,
         parts,
     )
@@ -229,7 +232,7 @@ impl Connection {
             options,
             payload: &[],
         };
-        transmit_parts(ctx, &self.tuple, &tcp, parts);
+        transmit_parts(ctx, &self.tuple, self.tos, &tcp, parts);
         if flags.ack() {
             self.ack_now = false;
             self.ack_due = false;

@@ -106,6 +106,25 @@ pub struct SendWindow {
     pub right_edge: u32,
 }
 
+/// What [`Endpoint::connect_with`] takes besides the peer: settings that must hold from the SYN
+/// on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// The source address and port; `None`, an unspecified address or port 0 lets the endpoint
+    /// choose.
+    pub local: Option<SocketAddr>,
+    /// The TOS byte (IPv6 Traffic Class) of the connection's datagrams, as
+    /// [`Endpoint::set_tos`] sets it.
+    pub tos: u8,
+}
+
+/// The ECN field (RFC 3168 §5) is TCP's own: synack does not negotiate ECN, so its datagrams
+/// carry Not-ECT whatever an application asks (Linux keeps the ECN bits of `IP_TOS` for TCP
+/// sockets too).
+const fn dscp_only(tos: u8) -> u8 {
+    tos & !0x03
+}
+
 /// Keepalive settings of one connection (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Keepalive {
@@ -267,6 +286,8 @@ pub struct ConnInfo {
     /// Time spent sending, by what limited it (read with [`SendTimes::time`] and
     /// [`SendTimes::busy`] at the current time).
     pub send_times: SendTimes,
+    /// The TOS byte (IPv6 Traffic Class) of the connection's datagrams.
+    pub tos: u8,
 }
 
 /// Why [`Endpoint::handle_packet`] dropped a datagram. Each reason has its counter.
@@ -445,6 +466,7 @@ impl Endpoint {
             backlog,
             accept_queue: VecDeque::new(),
             syn_queue: 0,
+            tos: 0,
         });
         self.listen_map.insert(local, index);
         Ok(ListenerHandle { index, generation })
@@ -526,6 +548,24 @@ impl Endpoint {
         remote: SocketAddr,
         local: Option<SocketAddr>,
     ) -> Result<ConnHandle, Error> {
+        self.connect_with(
+            now,
+            remote,
+            ConnectOptions {
+                local,
+                ..ConnectOptions::default()
+            },
+        )
+    }
+
+    /// [`Endpoint::connect`] with the settings of `options` in place before the SYN is sent.
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        options: ConnectOptions,
+    ) -> Result<ConnHandle, Error> {
+        let local = options.local;
         self.flush_deferred();
         if remote.port() == 0 || remote.ip().is_unspecified() || remote.ip().is_multicast() {
             return Err(Error::InvalidInput);
@@ -579,6 +619,7 @@ impl Endpoint {
         let mut conn = Connection::new(&self.config, tuple, iss, ts_offset, now);
         conn.app_owned = true;
         conn.syn_sent_at = now;
+        conn.tos = dscp_only(options.tos);
         let (index, generation) = self.conns.insert(conn);
         self.last_lookup = None;
         self.by_tuple.insert(tuple, Owner::Conn(index));
@@ -699,6 +740,7 @@ impl Endpoint {
             out_of_order: c.ooo.bytes(),
             send_window: c.send_window(),
             send_times: c.send_times,
+            tos: c.tos,
         })
     }
 
@@ -840,6 +882,26 @@ impl Endpoint {
     pub fn is_eof(&self, h: ConnHandle) -> Result<bool, Error> {
         let c = self.conn(h)?;
         Ok(c.recv_buf.is_empty() && (c.fin_received || c.state == State::Closed))
+    }
+
+    /// Sets the DSCP (RFC 2474) of the connection's datagrams from now on: the IPv4 TOS byte or
+    /// IPv6 Traffic Class (`IP_TOS`, `IPV6_TCLASS`). The ECN bits of `tos` are ignored (see
+    /// [`ConnectOptions::tos`]).
+    pub fn set_tos(&mut self, h: ConnHandle, tos: u8) -> Result<(), Error> {
+        self.flush_deferred();
+        self.conn_mut(h)?.tos = dscp_only(tos);
+        Ok(())
+    }
+
+    /// Sets the DSCP of a listener's SYN+ACKs and of the connections it accepts from then on
+    /// (`IP_TOS` on a listening socket, which Linux's accepted sockets inherit).
+    pub fn set_listener_tos(&mut self, l: ListenerHandle, tos: u8) -> Result<(), Error> {
+        let listener = self
+            .listeners
+            .get_checked_mut(l.index, l.generation)
+            .ok_or(Error::InvalidHandle)?;
+        listener.tos = dscp_only(tos);
+        Ok(())
     }
 
     /// Turns Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4; `TCP_NODELAY`).
@@ -1312,6 +1374,7 @@ impl Endpoint {
                 window,
                 ts: c.opts.timestamps.then_some((c.ts_recent, c.ts_offset)),
                 deadline: now + self.config.time_wait,
+                tos: c.tos,
             };
             // The application's handle now reads CLOSED; the entry keeps the tuple.
             c.state = State::Closed;
@@ -1430,16 +1493,19 @@ impl Endpoint {
             options,
             payload: &[],
         };
-        self.emit(&tw.tuple, &tcp);
+        self.emit(&tw.tuple, tw.tos, &tcp);
     }
 
-    fn emit(&mut self, tuple: &FourTuple, tcp: &TcpRepr<'_>) {
+    /// Builds and queues a segment sent outside any connection (SYN+ACK, TIME-WAIT ACK, RST),
+    /// with `tos` as its TOS byte.
+    fn emit(&mut self, tuple: &FourTuple, tos: u8, tcp: &TcpRepr<'_>) {
         let mut buf = self.tx.buffer();
         if synack_wire::build_tcp_gather_into(
             &mut buf,
             tuple.local.ip(),
             tuple.remote.ip(),
             self.config.ttl,
+            tos,
             tcp,
             [tcp.payload, &[]],
         )
@@ -1480,7 +1546,12 @@ impl Endpoint {
             options: TcpOptions::default(),
             payload: &[],
         };
-        self.emit(tuple, &tcp);
+        self.emit(tuple, 0, &tcp);
+    }
+
+    /// The TOS byte of listener `l`'s SYN+ACKs and connections.
+    fn listener_tos(&self, l: u32) -> u8 {
+        self.listeners.get(l).map_or(0, |x| x.tos)
     }
 
     fn find_listener(&self, local: &SocketAddr) -> Option<u32> {
@@ -1611,9 +1682,9 @@ impl Endpoint {
         let Some(h) = self.half_open.get(i) else {
             return;
         };
-        let tuple = h.tuple;
+        let (tuple, tos) = (h.tuple, self.listener_tos(h.listener));
         let tcp = self.synack_repr(now, h);
-        self.emit(&tuple, &tcp);
+        self.emit(&tuple, tos, &tcp);
     }
 
     fn drop_half_open(&mut self, i: u32, report: bool) {
@@ -1760,12 +1831,13 @@ impl Endpoint {
             options,
             payload: &[],
         };
-        self.emit(&h.tuple, &tcp);
+        self.emit(&h.tuple, self.listener_tos(h.listener), &tcp);
     }
 
     /// Creates the full connection of a completed passive open and queues it for accept().
     fn promote(&mut self, now: Instant, l: u32, h: &HalfOpen, seg: &TcpRepr<'_>, from: State) {
         let mut conn = Connection::new(&self.config, h.tuple, h.iss.0, h.ts_offset, now);
+        conn.tos = self.listener_tos(l);
         conn.our_mss = h.our_mss;
         conn.apply_negotiated(&self.config, h.opts, now);
         conn.irs = h.irs;
@@ -1867,7 +1939,7 @@ impl Endpoint {
             ts.tsval = SynCookies::encode_ts_options(ts.tsval, ws, h.opts.sack);
         }
         self.counters.syncookies_sent += 1;
-        self.emit(&tuple, &tcp);
+        self.emit(&tuple, self.listener_tos(h.listener), &tcp);
     }
 
     /// The third segment of a handshake answered with a SYN cookie.
