@@ -199,6 +199,8 @@ pub(crate) struct Connection {
     /// The TOS byte (IPv6 Traffic Class) of every datagram sent: the DSCP the application
     /// chose (`IP_TOS`, `IPV6_TCLASS`), the ECN field zero.
     pub tos: u8,
+    /// Emulated TSO/GSO packets of new data sent so far (what numbers `SentSeg::packet`).
+    pub packets_sent: u32,
     /// The application wanted to queue more than the send buffer took, and not enough has
     /// been freed since (Linux `SOCK_NOSPACE`).
     pub nospace: bool,
@@ -384,6 +386,7 @@ impl Connection {
             cwnd_limited: false,
             send_times: SendTimes::default(),
             tos: 0,
+            packets_sent: 0,
             nospace: false,
             max_flight: 0,
             cwnd_usage_seq: iss,

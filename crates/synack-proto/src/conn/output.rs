@@ -11,6 +11,7 @@
 
 use synack_wire::{SackBlock, SackBlocks, TcpFlags, TcpOptions, TcpRepr, Timestamps};
 
+use super::recovery::SentSeg;
 use super::{Connection, Ctx};
 use crate::chrono::SendChrono;
 use crate::error::Error;
@@ -383,6 +384,7 @@ impl Connection {
             let max_segs = self.tso_segs(ctx.config) as usize;
             let mut packet_left = 0usize;
             let mut packet_multi = false;
+            let mut packet = 0;
             // Data waited for the peer's window, not the congestion window (Linux
             // tcp_write_xmit's is_rwnd_limited: tcp_cwnd_test passed, tcp_snd_wnd_test failed).
             let mut rwnd_limited = false;
@@ -395,7 +397,8 @@ impl Connection {
                     self.send(ctx, TcpFlags::FIN | TcpFlags::ACK, seq, &[]);
                     self.fin_seq = Some(seq);
                     self.snd_nxt = seq + 1;
-                    self.record_sent(seq, seq + 1, true, ctx.now);
+                    let packet = self.new_packet();
+                    self.record_sent(seq, seq + 1, true, ctx.now, packet);
                     sent_any = true;
                     sent_new = true;
                     break;
@@ -460,6 +463,7 @@ impl Connection {
                         .min(to_record_end)
                         .max(len);
                     packet_multi = packet_left > mss;
+                    packet = self.new_packet();
                 }
                 let ends_packet = len >= packet_left;
                 packet_left -= len.min(packet_left);
@@ -485,7 +489,7 @@ impl Connection {
                     self.fin_seq = Some(self.snd_nxt);
                     self.snd_nxt += 1;
                 }
-                self.record_sent(seq, self.snd_nxt, with_fin, ctx.now);
+                self.record_sent(seq, self.snd_nxt, with_fin, ctx.now, packet);
                 self.prr_sent(self.snd_nxt.diff(seq) as u32);
                 sent_any = true;
                 sent_new = true;
@@ -654,15 +658,55 @@ impl Connection {
     /// did.
     fn send_lost(&mut self, ctx: &mut Ctx<'_>) -> bool {
         let mut sent = false;
+        // Where the packet being resent ends, if it has more than one segment.
+        let mut packet_end: Option<SeqNum> = None;
         while let Some(i) = self.next_lost() {
             let rto_recovery_head = self.pipe() == 0;
             if self.pipe() >= self.cwnd() && !rto_recovery_head {
                 break;
             }
-            self.retransmit_seg(ctx, i);
+            if packet_end.is_none_or(|end| self.rtx.segs[i].start >= end) {
+                packet_end = self.resend_packet_end(ctx, i);
+            }
+            let psh = packet_end.is_some_and(|end| self.rtx.segs[i].end == end);
+            self.retransmit_seg(ctx, i, psh);
             sent = true;
         }
         sent
+    }
+
+    /// A retransmission resends lost segments the way Linux resends an skb
+    /// (`tcp_xmit_retransmit_queue`, `__tcp_retransmit_skb`): the run of lost segments from
+    /// `i` that were first sent in the same TSO/GSO packet, back to back and none SACKed since,
+    /// goes as one packet again, within what the window allows and the size of a packet; and
+    /// Linux forces PSH onto a packet of more than one segment (`__tcp_transmit_skb`), which
+    /// the wire shows on its last. Where such a run ends, when it has two segments or more.
+    fn resend_packet_end(&self, ctx: &Ctx<'_>, i: usize) -> Option<SeqNum> {
+        let first = self.rtx.segs.get(i)?;
+        let room = self.cwnd().saturating_sub(self.pipe()).max(first.len());
+        let max_segs = self.tso_segs(ctx.config) as usize;
+        let waiting = |s: &SentSeg| s.lost && !s.retrans && !s.sacked && !s.fin;
+        let (mut end, mut bytes, mut segs) = (first.end, first.len(), 1usize);
+        for s in self.rtx.segs.iter().skip(i + 1) {
+            if s.packet != first.packet
+                || s.start != end
+                || !waiting(s)
+                || segs >= max_segs
+                || bytes + s.len() > room
+            {
+                break;
+            }
+            end = s.end;
+            bytes += s.len();
+            segs += 1;
+        }
+        (segs > 1).then_some(end)
+    }
+
+    /// Numbers a new (emulated) TSO/GSO packet.
+    pub(crate) fn new_packet(&mut self) -> u32 {
+        self.packets_sent = self.packets_sent.wrapping_add(1);
+        self.packets_sent
     }
 
     /// Arms the tail loss probe (RFC 8985 §7.2): with SACK, data in flight, no recovery under
@@ -877,12 +921,13 @@ impl Connection {
             };
             self.send_data(ctx, flags, seq, off, len);
             self.snd_nxt = seq + len as u32;
-            self.record_sent(seq, self.snd_nxt, false, ctx.now);
+            let packet = self.new_packet();
+            self.record_sent(seq, self.snd_nxt, false, ctx.now, packet);
             self.rack.on_tlp_sent(self.snd_nxt, false);
         } else if let Some(last) = self.rtx.segs.len().checked_sub(1) {
             let end = self.rtx.segs[last].end;
             let since = self.retrans_since;
-            self.retransmit_seg(ctx, last);
+            self.retransmit_seg(ctx, last, false);
             // A probe is not a retransmission by timeout: the give-up clock starts at the first
             // of those (Linux's probe goes through __tcp_retransmit_skb, which leaves
             // retrans_stamp alone).
@@ -963,7 +1008,7 @@ impl Connection {
                 self.enter_rto_recovery(ctx, self.retries > 1);
                 // The head goes out now whatever the window (RFC 6298 §5.4), alone.
                 if let Some(i) = self.next_lost() {
-                    self.retransmit_seg(ctx, i);
+                    self.retransmit_seg(ctx, i, false);
                     self.rto_head_only = true;
                 }
             }
@@ -984,7 +1029,9 @@ impl Connection {
 
     /// Resends segment `i` of the retransmission queue (splitting it first if the path now takes
     /// less) and marks it retransmitted.
-    pub(crate) fn retransmit_seg(&mut self, ctx: &mut Ctx<'_>, i: usize) {
+    /// Resends segment `i`; `psh`: it ends a resent packet of more than one segment (see
+    /// `resend_packet_end`).
+    pub(crate) fn retransmit_seg(&mut self, ctx: &mut Ctx<'_>, i: usize, psh: bool) {
         let limit = self.payload_limit();
         let Some(seg) = self.rtx.segs.get(i).copied() else {
             return;
@@ -1016,7 +1063,9 @@ impl Connection {
         // retransmission carries it only when it reaches the end of the queued data or of a
         // record.
         let data_end = self.send_seq + end as u32;
-        if data_len > 0 && (end == self.send_buf.len() || self.record_ends.contains(&data_end)) {
+        if data_len > 0
+            && (psh || end == self.send_buf.len() || self.record_ends.contains(&data_end))
+        {
             flags |= TcpFlags::PSH;
         }
         if seg.fin {

@@ -56,6 +56,9 @@ pub(crate) struct SentSeg {
     pub retrans: bool,
     /// It was retransmitted at least once (Karn: its ACK gives no RTT sample).
     pub ever_retrans: bool,
+    /// The (emulated) TSO/GSO packet it was first sent in, a number that tells the packets
+    /// apart: Linux resends a run of lost segments of one such packet as one packet again.
+    pub packet: u32,
 }
 
 impl SentSeg {
@@ -294,8 +297,16 @@ impl Connection {
     }
 
     /// Records a segment just sent for the first time.
-    pub(crate) fn record_sent(&mut self, start: SeqNum, end: SeqNum, fin: bool, now: Instant) {
+    pub(crate) fn record_sent(
+        &mut self,
+        start: SeqNum,
+        end: SeqNum,
+        fin: bool,
+        now: Instant,
+        packet: u32,
+    ) {
         self.rtx.segs.push_back(SentSeg {
+            packet,
             start,
             end,
             fin,
