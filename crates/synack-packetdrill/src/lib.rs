@@ -23,8 +23,9 @@
 //!   segments; fields the engine does not keep are zero), `TCP_CC_INFO` (empty, as for Linux's
 //!   CUBIC) and `SO_MEMINFO`: the three packetdrill reads for a `%{ }%` code event, so scripts
 //!   that assert `tcpi_snd_cwnd`, `tcpi_ca_state`, the `tcpi_last_*` ages and the like run.
-//!   Sends take `MSG_DONTWAIT` and `MSG_EOR` (the message ends a record: no segment crosses
-//!   its end, as on Linux since 4.7). With `TCP_INQ` on, `recvmsg` ends with a `TCP_CM_INQ`
+//!   Sends take `MSG_DONTWAIT`, `MSG_EOR` (the message ends a record: no segment crosses
+//!   its end, as on Linux since 4.7) and `MSG_MORE` (a partial segment waits, as under
+//!   `TCP_CORK`). With `TCP_INQ` on, `recvmsg` ends with a `TCP_CM_INQ`
 //!   control message (the bytes left to read, a received FIN counting one; `MSG_CTRUNC` when
 //!   it does not fit), as on Linux since 4.18. Socket descriptors are real descriptor numbers of the
 //!   process (packetdrill `close(2)`s the sockets a script leaves open).

@@ -18,6 +18,8 @@
 //! sockets) set the DSCP of the socket's datagrams from then on, SYN and SYN+ACK included when
 //! set before `connect` or `listen`, and accepted sockets inherit a listener's; the ECN bits
 //! stay zero. `IP_MTU_DISCOVER` is stored and read back; DF stays set whatever its value.
+//! `TCP_CORK` and `MSG_MORE` hold a partial segment at the end of the queue as Linux's
+//! `TCP_NAGLE_CORK` does.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
@@ -26,7 +28,9 @@ use std::ffi::c_ulong;
 use synack_proto::cc::Algorithm;
 use synack_proto::chrono::SendChrono;
 
-use synack_proto::{ConnHandle, ConnectOptions, Duration, Error, Keepalive, ListenerHandle, State};
+use synack_proto::{
+    ConnHandle, ConnectOptions, Duration, Error, Keepalive, ListenerHandle, SendFlags, State,
+};
 
 use crate::errno::Errno;
 use crate::stack::{ephemeral_port, Stack, State as St};
@@ -116,6 +120,8 @@ pub(crate) struct Opts {
     tclass: u8,
     /// `IP_MTU_DISCOVER` (`IP_PMTUDISC_WANT`, 1, by default), read back as set.
     pmtudisc: i32,
+    /// `TCP_CORK`.
+    cork: bool,
 }
 
 impl Opts {
@@ -151,6 +157,7 @@ impl Default for Opts {
             ip_tos: 0,
             tclass: 0,
             pmtudisc: 1,
+            cork: false,
         }
     }
 }
@@ -206,6 +213,7 @@ const MSG_DONTWAIT: i32 = libc::MSG_DONTWAIT;
 const MSG_WAITALL: i32 = libc::MSG_WAITALL;
 const MSG_FASTOPEN: i32 = libc::MSG_FASTOPEN;
 const MSG_EOR: i32 = libc::MSG_EOR;
+const MSG_MORE: i32 = libc::MSG_MORE;
 
 /// `ioctl` requests this stack answers (`libc` types them differently on different targets).
 #[allow(clippy::unnecessary_cast)]
@@ -293,6 +301,9 @@ fn apply_conn_opts(st: &mut St, h: ConnHandle, opts: &Opts) {
     let ep = st.ep();
     if opts.nodelay {
         let _ = ep.set_nodelay(now, h, true);
+    }
+    if opts.cork {
+        let _ = ep.set_cork(now, h, true);
     }
     if opts.user_timeout > 0 {
         let _ = ep.set_user_timeout(h, Some(Duration::from_millis(u64::from(opts.user_timeout))));
@@ -698,7 +709,12 @@ impl Stack {
 
     /// `setsockopt(fd, level, name, value)`.
     pub fn setsockopt(&self, fd: i32, level: i32, name: i32, val: &[u8]) -> Result<(), Errno> {
-        self.call(|st| setsockopt(st, fd, level, name, val))
+        self.call(|st| {
+            let r = setsockopt(st, fd, level, name, val);
+            // Some options send at once (TCP_CORK off, TCP_NODELAY on, SO_SNDBUF growing).
+            st.collect();
+            r
+        })
     }
 
     /// `getsockopt(fd, level, name)`: writes the value into `out` (cut to its length) and
@@ -1094,11 +1110,11 @@ fn try_send(
         }
         // MSG_EOR ends a record when the whole message is taken (Linux tcp_sendmsg_locked
         // marks the last buffer only once nothing of the message is left).
-        let r = if flags & MSG_EOR != 0 && done.get() + chunk.len() == total {
-            st.ep().send_eor(now, h, &chunk)
-        } else {
-            st.ep().send(now, h, &chunk)
+        let send_flags = SendFlags {
+            eor: flags & MSG_EOR != 0 && done.get() + chunk.len() == total,
+            more: flags & MSG_MORE != 0,
         };
+        let r = st.ep().send_with(now, h, &chunk, send_flags);
         st.collect();
         match r {
             Ok(n) => done.set(done.get() + n),
@@ -1257,6 +1273,13 @@ fn setsockopt(st: &mut St, fd: i32, level: i32, name: i32, val: &[u8]) -> Result
         }
         (libc::IPPROTO_TCP, TCP_INQ) => {
             sock_mut(st, fd)?.opts.inq = int_of(val)? != 0;
+        }
+        (libc::IPPROTO_TCP, libc::TCP_CORK) => {
+            let v = int_of(val)? != 0;
+            sock_mut(st, fd)?.opts.cork = v;
+            if let Some(h) = conn {
+                let _ = st.ep().set_cork(now, h, v);
+            }
         }
         (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => {
             let v = match val.len() {
@@ -1494,6 +1517,7 @@ fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Er
         (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => int(opts.user_timeout.into()),
         (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => int(1),
         (libc::IPPROTO_TCP, TCP_INQ) => int(opts.inq.into()),
+        (libc::IPPROTO_TCP, libc::TCP_CORK) => int(opts.cork.into()),
         (libc::IPPROTO_IP, libc::IP_TOS) => int(opts.ip_tos.into()),
         (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => int(opts.pmtudisc.into()),
         (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if v6 => int(opts.tclass.into()),

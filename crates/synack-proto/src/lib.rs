@@ -60,7 +60,8 @@ mod txq;
 pub use config::Config;
 pub use counters::Counters;
 pub use endpoint::{
-    CaState, ConnInfo, ConnectOptions, DropReason, Endpoint, Keepalive, Resources, SendWindow,
+    CaState, ConnInfo, ConnectOptions, DropReason, Endpoint, Keepalive, Resources, SendFlags,
+    SendWindow,
 };
 pub use error::Error;
 pub use event::{ConnHandle, Event, ListenerHandle};

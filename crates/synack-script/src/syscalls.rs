@@ -4,8 +4,8 @@
 //! Implemented: `socket`, `bind`, `listen`, `accept`, `connect`, `read`, `readv`, `recv`,
 //! `recvfrom`, `write`, `writev`, `send`, `sendto`, `close`, `shutdown`, `setsockopt`,
 //! `getsockopt` (`SO_REUSEADDR`, `SO_LINGER`, `SO_RCVBUF`, `SO_SNDBUF`, `SO_KEEPALIVE`,
-//! `SO_ERROR`, `SO_TYPE`, `TCP_NODELAY`, `TCP_MAXSEG`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
-//! `TCP_KEEPCNT`, `TCP_USER_TIMEOUT`), `fcntl` (`F_GETFL`, `F_SETFL` with `O_NONBLOCK`,
+//! `SO_ERROR`, `SO_TYPE`, `TCP_NODELAY`, `TCP_CORK`, `TCP_MAXSEG`, `TCP_KEEPIDLE`,
+//! `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_USER_TIMEOUT`), `fcntl` (`F_GETFL`, `F_SETFL` with `O_NONBLOCK`,
 //! `F_GETFD`, `F_SETFD`) and `poll`; results `= value` and `= -1 ERRNO (text)`; blocking calls
 //! (`+0...0.2 accept(...)`) that return while later events run, with their return time checked;
 //! calls the script does not mark as blocking that block run the engine's timers until they
@@ -23,7 +23,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use synack_proto::{ConnHandle, Duration, Error, Keepalive, ListenerHandle, State};
+use synack_proto::{ConnHandle, Duration, Error, Keepalive, ListenerHandle, SendFlags, State};
 
 use crate::ast::{Expr, SyscallSpec, TimeType};
 use crate::runtime::{secs, EventCtx, Fail, Runner, Sut, SutState};
@@ -67,6 +67,7 @@ pub(crate) struct SockOpts {
     rcvbuf: Option<i64>,
     sndbuf: Option<i64>,
     nodelay: i64,
+    cork: i64,
     maxseg: Option<i64>,
     keepidle: i64,
     keepintvl: i64,
@@ -83,6 +84,7 @@ impl Default for SockOpts {
             rcvbuf: None,
             sndbuf: None,
             nodelay: 0,
+            cork: 0,
             maxseg: None,
             keepidle: 7200,
             keepintvl: 75,
@@ -137,6 +139,8 @@ pub(crate) enum Op {
         blocking: bool,
         /// `MSG_EOR`: the message ends a record once all of it is taken.
         eor: bool,
+        /// `MSG_MORE`: more data follows (held like `TCP_CORK`, not pushed).
+        more: bool,
     },
     Poll {
         items: Vec<PollItem>,
@@ -604,6 +608,7 @@ impl Runner<'_> {
                         done: 0,
                         blocking: !s.nonblock && flags & 0x40 == 0,
                         eor: flags & 0x80 != 0,
+                        more: flags & 0x8000 != 0,
                     }),
                 }
             }
@@ -987,6 +992,14 @@ impl Runner<'_> {
                     self.collect();
                 }
             }
+            (6, 3) => {
+                s.opts.cork = i64::from(v != 0);
+                if let Kind::Conn(h) = kind {
+                    let now = self.instant();
+                    let _ = self.ep().set_cork(now, h, v != 0);
+                    self.collect();
+                }
+            }
             (6, 2) => {
                 if !(88..=32767).contains(&v) && v != 0 {
                     return Ok(SysResult::err("EINVAL"));
@@ -1040,6 +1053,10 @@ impl Runner<'_> {
         if opts.nodelay != 0 {
             let now = self.instant();
             let _ = self.ep().set_nodelay(now, h, true);
+        }
+        if opts.cork != 0 {
+            let now = self.instant();
+            let _ = self.ep().set_cork(now, h, true);
         }
         if opts.user_timeout > 0 {
             self.apply_user_timeout(h, opts);
@@ -1108,6 +1125,7 @@ impl Runner<'_> {
             ),
             (1, 30) => Val::Int(i64::from(matches!(s.kind, Kind::Listener(_)))),
             (6, 1) => Val::Int(s.opts.nodelay),
+            (6, 3) => Val::Int(s.opts.cork),
             (6, 2) => {
                 let state = conn.and_then(|h| self.ep.as_ref().and_then(|ep| ep.state(h).ok()));
                 match (conn, state) {
@@ -1309,6 +1327,7 @@ impl Runner<'_> {
                 done,
                 blocking,
                 eor,
+                more,
             } => {
                 let s = match self.sock(*fd) {
                     Ok(s) => s.clone(),
@@ -1339,11 +1358,11 @@ impl Runner<'_> {
                 let now = self.instant();
                 // MSG_EOR ends a record when the whole message is taken (Linux
                 // tcp_sendmsg_locked marks the last buffer once nothing of it is left).
-                let r = if *eor && *done + zeros.len() == *total {
-                    self.ep().send_eor(now, h, &zeros)
-                } else {
-                    self.ep().send(now, h, &zeros)
+                let flags = SendFlags {
+                    eor: *eor && *done + zeros.len() == *total,
+                    more: *more,
                 };
+                let r = self.ep().send_with(now, h, &zeros, flags);
                 self.collect();
                 match r {
                     Ok(n) => {

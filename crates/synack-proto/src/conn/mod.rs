@@ -201,6 +201,14 @@ pub(crate) struct Connection {
     pub tos: u8,
     /// Emulated TSO/GSO packets of new data sent so far (what numbers `SentSeg::packet`).
     pub packets_sent: u32,
+    /// `TCP_CORK`: a partial segment at the end of the queue waits for more data, for the
+    /// cork to be removed, or for the probe timer (Linux `TCP_NAGLE_CORK`).
+    pub cork: bool,
+    /// The last write said more was coming (`MSG_MORE`): held as with the cork, and no PSH.
+    pub more_pending: bool,
+    /// The next output sends a held partial segment whatever the cork (Linux `TCP_NAGLE_PUSH`,
+    /// which turning `TCP_NODELAY` on sets).
+    pub push_once: bool,
     /// The application wanted to queue more than the send buffer took, and not enough has
     /// been freed since (Linux `SOCK_NOSPACE`).
     pub nospace: bool,
@@ -387,6 +395,9 @@ impl Connection {
             send_times: SendTimes::default(),
             tos: 0,
             packets_sent: 0,
+            cork: false,
+            more_pending: false,
+            push_once: false,
             nospace: false,
             max_flight: 0,
             cwnd_usage_seq: iss,

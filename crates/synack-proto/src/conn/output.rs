@@ -423,6 +423,19 @@ impl Connection {
                 // its size (tcp_write_xmit applies Nagle to the queue's tail only), and it is not
                 // a window-trimmed piece for silly-window avoidance to hold.
                 let record_end = len == to_record_end;
+                // A cork (TCP_CORK, MSG_MORE) holds a small segment at the end of the queue
+                // whatever is in flight, until more data fills it, the cork comes off, or the
+                // probe timer lets it out (Linux tcp_nagle_check with TCP_NAGLE_CORK, then
+                // tcp_write_wakeup); one before a FIN goes (tcp_nagle_test).
+                if len < mss
+                    && is_last
+                    && (self.cork || self.more_pending)
+                    && !self.push_once
+                    && !self.fin_queued
+                    && !self.persist_probe_due
+                {
+                    break;
+                }
                 // Nagle (RFC 9293 §3.7.4) in Minshall's form, as Linux: hold a small segment only
                 // while an earlier small one is unacknowledged, and never the one before a FIN.
                 if len < mss
@@ -472,7 +485,8 @@ impl Connection {
                 // PSH where the application's write ends (Linux `tcp_push` marks the last
                 // buffer of each write; one that ends a record keeps it) and where a
                 // multi-segment GSO packet ends.
-                if is_last || record_end || (packet_multi && ends_packet) {
+                // Data written with MSG_MORE is not pushed (tcp_push marks nothing).
+                if (is_last && !self.more_pending) || record_end || (packet_multi && ends_packet) {
                     flags |= TcpFlags::PSH;
                 }
                 // A FIN rides on the last data segment when the application already closed.
@@ -498,6 +512,7 @@ impl Connection {
                 }
             }
             self.persist_probe_due = false;
+            self.push_once = false;
             // Was the window the limit? (Linux tcp_write_xmit: no room for another full segment.)
             let limited = self.pipe().saturating_add(self.snd_mss) > self.cwnd();
             if sent_new || limited {

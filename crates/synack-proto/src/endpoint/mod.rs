@@ -106,6 +106,17 @@ pub struct SendWindow {
     pub right_edge: u32,
 }
 
+/// Flags of [`Endpoint::send_with`], after those of `send(2)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendFlags {
+    /// `MSG_EOR`: the data ends a record (see [`Endpoint::send_eor`]).
+    pub eor: bool,
+    /// `MSG_MORE`: more data follows at once. A segment smaller than the MSS at the end of the
+    /// queue waits for it as under [`Endpoint::set_cork`], and the write is not pushed (no PSH),
+    /// until a write without the flag (Linux `tcp_push` with `TCP_NAGLE_CORK`).
+    pub more: bool,
+}
+
 /// What [`Endpoint::connect_with`] takes besides the peer: settings that must hold from the SYN
 /// on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -748,7 +759,7 @@ impl Endpoint {
     /// [`Error::WouldBlock`] when none did. Data written before the handshake completes is sent
     /// once it does.
     pub fn send(&mut self, now: Instant, h: ConnHandle, data: &[u8]) -> Result<usize, Error> {
-        self.send_inner(now, h, data, false)
+        self.send_with(now, h, data, SendFlags::default())
     }
 
     /// [`send`](Self::send) with `MSG_EOR`: when all of `data` is taken, its last byte ends a
@@ -756,16 +767,23 @@ impl Endpoint {
     /// starts a new segment, and retransmissions do not merge across it), as Linux does since
     /// 4.7 (`skb->eor`). When only part of `data` fits, no record ends, as on Linux.
     pub fn send_eor(&mut self, now: Instant, h: ConnHandle, data: &[u8]) -> Result<usize, Error> {
-        self.send_inner(now, h, data, true)
+        let flags = SendFlags {
+            eor: true,
+            ..SendFlags::default()
+        };
+        self.send_with(now, h, data, flags)
     }
 
-    fn send_inner(
+    /// [`send`](Self::send) with the flags of `send(2)` that change how data goes out:
+    /// `MSG_EOR` (see [`send_eor`](Self::send_eor)) and `MSG_MORE` (see [`SendFlags::more`]).
+    pub fn send_with(
         &mut self,
         now: Instant,
         h: ConnHandle,
         data: &[u8],
-        eor: bool,
+        flags: SendFlags,
     ) -> Result<usize, Error> {
+        let SendFlags { eor, more } = flags;
         self.flush_deferred();
         let c = self.conn_mut(h)?;
         if let Some(e) = c.error {
@@ -786,6 +804,7 @@ impl Endpoint {
         let n = c.send_space().min(data.len());
         let unsent_before = c.unsent();
         c.on_app_write(now, unsent_before, n, data.len());
+        c.more_pending = more;
         if n == 0 {
             return Err(Error::WouldBlock);
         }
@@ -904,10 +923,30 @@ impl Endpoint {
         Ok(())
     }
 
-    /// Turns Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4; `TCP_NODELAY`).
+    /// Corks the connection (`true`, Linux `TCP_CORK`) or uncorks it. While corked, a segment
+    /// smaller than the MSS at the end of the queue is not sent: more data fills it, or
+    /// uncorking lets it go (as Nagle's algorithm allows, at once with `TCP_NODELAY`), or, with
+    /// nothing in flight, the probe timer sends it after about an RTO (the 200 ms ceiling of
+    /// Linux's `tcp(7)`). Full segments and a FIN are never held.
+    pub fn set_cork(&mut self, now: Instant, h: ConnHandle, cork: bool) -> Result<(), Error> {
+        self.flush_deferred();
+        let c = self.conn_mut(h)?;
+        c.cork = cork;
+        if !cork && c.nodelay {
+            c.push_once = true;
+        }
+        self.with_conn(now, h.index, |c, ctx| c.output(ctx));
+        Ok(())
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or on (RFC 9293 §3.7.4; `TCP_NODELAY`). Turning it
+    /// off also sends a segment the cork holds, once (`tcp(7)`: "setting this option forces an
+    /// explicit flush of pending output, even if `TCP_CORK` is currently set").
     pub fn set_nodelay(&mut self, now: Instant, h: ConnHandle, nodelay: bool) -> Result<(), Error> {
         self.flush_deferred();
-        self.conn_mut(h)?.nodelay = nodelay;
+        let c = self.conn_mut(h)?;
+        c.nodelay = nodelay;
+        c.push_once |= nodelay;
         self.with_conn(now, h.index, |c, ctx| c.output(ctx));
         Ok(())
     }
