@@ -44,7 +44,7 @@
 //! - `epoll_create`, `epoll_ctl`, `epoll_wait`, `pipe`, `splice`: not supported, -1 with
 //!   `ENOSYS`. Unsupported socket options give `ENOPROTOOPT`, unknown `ioctl` requests
 //!   `ENOTTY`, unknown `fcntl` commands `EINVAL`, other socket types and protocols
-//!   `EPROTONOSUPPORT`, `MSG_PEEK` and `MSG_FASTOPEN` `EOPNOTSUPP`. Nothing panics across the C
+//!   `EPROTONOSUPPORT`, `MSG_FASTOPEN` `EOPNOTSUPP`. Nothing panics across the C
 //!   boundary: a caught panic returns -1 with `EIO`.
 //!
 //! # Flags
@@ -69,7 +69,8 @@
 //!   directory, the scripts in it (for instance packetdrill's own `gtests/net/tcp`).
 //!
 //! # Not supported
-//! UDP and ICMP sockets, `MSG_PEEK`, TCP Fast Open, `SO_TIMESTAMPING` and other control messages, zero-copy completions (`SO_ZEROCOPY`
+//! UDP and ICMP sockets, TCP Fast Open, `SO_TIMESTAMPING` and control messages other than
+//! `TCP_CM_INQ`, zero-copy completions (`SO_ZEROCOPY`
 //! is accepted, data is copied), epoll, pipes, `SO_LINGER` timeouts that make `close` wait,
 //! per-socket buffer sizes and MSS after the engine has started (they are engine-wide and fixed
 //! at its first `listen`, `connect` or packet), Linux's socket memory accounting (a blocking

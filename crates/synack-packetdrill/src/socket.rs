@@ -561,15 +561,22 @@ impl Stack {
     }
 
     /// `read`, `readv`, `recv`, `recvfrom`, `recvmsg`: reads into `bufs` in order. Flags:
-    /// `MSG_DONTWAIT`, `MSG_WAITALL` (`MSG_PEEK` is not supported: `EOPNOTSUPP`).
+    /// `MSG_DONTWAIT`, `MSG_WAITALL`, `MSG_PEEK` (the bytes stay queued; with `MSG_WAITALL`
+    /// it waits until the whole length is there, as Linux's `tcp_recvmsg`).
     pub fn recv(&self, fd: i32, bufs: &mut [&mut [u8]], flags: i32) -> Result<usize, Errno> {
         let st = self.enter();
-        if flags & MSG_PEEK != 0 {
-            let mut st = st;
-            st.note_once("recv with MSG_PEEK is not supported".into());
-            return self.exit(st, Err(Errno::OPNOTSUPP));
-        }
         let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if flags & MSG_PEEK != 0 {
+            let (st, r) = self.wait(
+                st,
+                "read",
+                None,
+                |st| try_peek(st, fd, bufs, flags, total),
+                |_| Err(Errno::AGAIN),
+            );
+            st.log(format_args!("read({fd}, {total}, MSG_PEEK) = {r:?}"));
+            return self.exit(st, r);
+        }
         let done = Cell::new(0usize);
         let (st, r) = self.wait(
             st,
@@ -1048,6 +1055,61 @@ fn try_recv(
         return Some(progress_or(got, Errno::AGAIN));
     }
     None
+}
+
+/// `recv` with `MSG_PEEK`: copies what is queued into `bufs` and leaves it there. `None` while
+/// it has to wait.
+fn try_peek(
+    st: &mut St,
+    fd: i32,
+    bufs: &mut [&mut [u8]],
+    flags: i32,
+    total: usize,
+) -> Option<Result<usize, Errno>> {
+    let s = match sock(st, fd) {
+        Ok(s) => s,
+        Err(e) => return Some(Err(e)),
+    };
+    let Kind::Conn(h) = s.kind else {
+        return Some(Err(Errno::NOTCONN));
+    };
+    let nonblock = s.nonblock || flags & MSG_DONTWAIT != 0;
+    if total == 0 || s.shut_rd {
+        return Some(Ok(0));
+    }
+    let available = st.ep().recv_available(h).unwrap_or(0);
+    // Nothing more can come: the FIN arrived (it counts one in the hint) or the connection is
+    // gone.
+    let ended = st.ep().inq_hint(h).unwrap_or(0) > available
+        || st.ep().state(h).map_or(true, |s| s == State::Closed);
+    let waitall = flags & MSG_WAITALL != 0;
+    if available > 0 && (!waitall || available >= total || nonblock || ended) {
+        let mut copy = vec![0u8; total.min(available)];
+        let n = st.ep().peek(h, &mut copy).unwrap_or(0);
+        let mut rest = &copy[..n];
+        for b in bufs.iter_mut() {
+            let k = b.len().min(rest.len());
+            b[..k].copy_from_slice(&rest[..k]);
+            rest = &rest[k..];
+        }
+        return Some(Ok(n));
+    }
+    // Nothing (or, with MSG_WAITALL, not enough) queued: the end of the stream, the error, or
+    // a wait.
+    if available > 0 {
+        return None;
+    }
+    let mut probe = [0u8; 1];
+    match st.ep().peek(h, &mut probe) {
+        Ok(_) => Some(Ok(0)),
+        Err(Error::WouldBlock) if nonblock => Some(Err(Errno::AGAIN)),
+        Err(Error::WouldBlock) => None,
+        Err(e) => Some(match st.sk_err.remove(&h) {
+            Some(err) => Err(Errno::from_engine(err)),
+            None if e == Error::InvalidHandle => Err(Errno::BADF),
+            None => Ok(0),
+        }),
+    }
 }
 
 fn try_send(

@@ -184,6 +184,21 @@ impl RecvBuf {
         done
     }
 
+    /// Copies up to `out.len()` bytes into `out`, oldest first, leaving them unread
+    /// (`MSG_PEEK`); returns how many.
+    pub(crate) fn peek(&self, out: &mut [u8]) -> usize {
+        let mut done = 0;
+        for c in &self.chunks {
+            if done == out.len() || c.kind == Kind::Pending {
+                break;
+            }
+            let n = c.len().min(out.len() - done);
+            out[done..done + n].copy_from_slice(&c.buf[c.start..c.start + n]);
+            done += n;
+        }
+        done
+    }
+
     /// Drops everything.
     pub(crate) fn clear(&mut self) {
         self.chunks.clear();
@@ -269,6 +284,23 @@ mod tests {
         b.clear();
         assert!(b.is_empty());
         assert!(b.attach(alloc::vec![0u8; 10], 0..4).is_err(), "cleared");
+    }
+
+    #[test]
+    fn peek_copies_across_chunks_and_leaves_the_bytes_unread() {
+        let mut b = RecvBuf::default();
+        b.push_copy(b"abc");
+        let mut dgram = vec![0u8; 600];
+        dgram[..3].copy_from_slice(b"def");
+        b.push_vec(dgram);
+        let mut out = [0u8; 5];
+        assert_eq!(b.peek(&mut out), 5);
+        assert_eq!(&out, b"abcde");
+        assert_eq!(b.len(), 603);
+        let mut all = vec![0u8; 1000];
+        assert_eq!(b.peek(&mut all), 603);
+        assert_eq!(read_all(&mut b, 7)[..6], *b"abcdef");
+        assert_eq!(b.peek(&mut out), 0);
     }
 
     #[test]

@@ -131,6 +131,8 @@ pub(crate) enum Op {
         fd: i32,
         len: usize,
         blocking: bool,
+        /// `MSG_PEEK`: the bytes stay queued.
+        peek: bool,
     },
     Write {
         fd: i32,
@@ -567,9 +569,6 @@ impl Runner<'_> {
                         (int_arg(a, 2)?, int_arg(a, 3)?)
                     }
                 };
-                if flags & 0x2 != 0 {
-                    return Err("MSG_PEEK is not supported".into());
-                }
                 let fd = fd_of(a)?;
                 match self.sock(fd) {
                     Err(e) => Built::Done(e),
@@ -577,6 +576,7 @@ impl Runner<'_> {
                         fd,
                         len: usize::try_from(len).map_err(|_| format!("bad length {len}"))?,
                         blocking: !s.nonblock && flags & 0x40 == 0,
+                        peek: flags & 0x2 != 0,
                     }),
                 }
             }
@@ -1292,7 +1292,12 @@ impl Runner<'_> {
                     }
                 }
             }
-            Op::Read { fd, len, blocking } => {
+            Op::Read {
+                fd,
+                len,
+                blocking,
+                peek,
+            } => {
                 let s = match self.sock(*fd) {
                     Ok(s) => s.clone(),
                     Err(e) => return Ok(Some(e)),
@@ -1305,7 +1310,11 @@ impl Runner<'_> {
                 }
                 let mut buf = vec![0u8; (*len).min(MAX_CHUNK)];
                 let now = self.instant();
-                let r = self.ep().recv(now, h, &mut buf);
+                let r = if *peek {
+                    self.ep().peek(h, &mut buf)
+                } else {
+                    self.ep().recv(now, h, &mut buf)
+                };
                 self.collect();
                 match r {
                     Ok(n) => Ok(Some(SysResult::ok(n as i64))),

@@ -74,12 +74,31 @@ fn slot(g: &mut Inner, h: ConnHandle) -> io::Result<&mut ConnSlot> {
 
 /// Reads what is there: `Ok(Some(n))` (0 at end of stream), `Ok(None)` when nothing yet.
 pub(crate) fn try_read(g: &mut Inner, h: ConnHandle, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    read_or_peek(g, h, buf, false)
+}
+
+/// [`try_read`] that leaves the bytes unread (`MSG_PEEK`).
+pub(crate) fn try_peek(g: &mut Inner, h: ConnHandle, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    read_or_peek(g, h, buf, true)
+}
+
+fn read_or_peek(
+    g: &mut Inner,
+    h: ConnHandle,
+    buf: &mut [u8],
+    peek: bool,
+) -> io::Result<Option<usize>> {
     g.check_not_stopped()?;
     if slot(g, h)?.read_shutdown {
         return Ok(Some(0));
     }
     let now = g.now();
-    match g.ep.recv(now, h, buf) {
+    let r = if peek {
+        g.ep.peek(h, buf)
+    } else {
+        g.ep.recv(now, h, buf)
+    };
+    match r {
         Ok(n) => {
             g.after_op();
             Ok(Some(n))

@@ -404,3 +404,34 @@ fn ipv6_over_the_sim_link() {
     // IPv6 announces 20 bytes less MSS (1500 - 40 - 20).
     assert_eq!(s.tcp_info().unwrap().peer_mss, 1440);
 }
+
+/// `peek` (as `std::net::TcpStream::peek`) copies without consuming: twice the same bytes,
+/// then `read` gets them; a non-blocking peek with nothing queued is `WouldBlock`.
+#[test]
+fn peek_copies_without_consuming() {
+    let (client, server) = pair();
+    let (mut c, s) = connected(&client, &server, 81);
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(
+        s.peek(&mut buf).unwrap_err().kind(),
+        io::ErrorKind::WouldBlock
+    );
+    s.set_nonblocking(false).unwrap();
+    c.write_all(b"hello, peek").unwrap();
+    let n = s.peek(&mut buf).unwrap();
+    assert!(n > 0 && n <= 11);
+    assert_eq!(&buf[..n], &b"hello, peek"[..n]);
+    let again = s.peek(&mut buf).unwrap();
+    assert!(again >= n);
+    assert_eq!(&buf[..again], &b"hello, peek"[..again]);
+    let mut got = Vec::new();
+    while got.len() < 11 {
+        let k = (&s).read(&mut buf).unwrap();
+        assert!(k > 0);
+        got.extend_from_slice(&buf[..k]);
+    }
+    assert_eq!(got, b"hello, peek");
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(s.peek(&mut buf).unwrap(), 0, "end of stream");
+}

@@ -193,3 +193,30 @@ async fn linger_zero_resets_and_write_half_drop_sends_fin() {
     let e = s.read(&mut b).await.unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
 }
+
+/// `peek` waits for data, copies it without consuming it, and reads 0 at the end of the stream;
+/// `read` then returns the same bytes.
+#[tokio::test(flavor = "current_thread")]
+async fn peek_leaves_the_bytes_for_read() {
+    let (c, s) = drivers(true);
+    let listener = TcpListener::bind(&s, server_addr(9)).await.unwrap();
+    let client = tokio::spawn(async move {
+        let mut stream = TcpStream::connect(&c, server_addr(9)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        stream.shutdown().await.unwrap();
+        c
+    });
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let mut head = [0u8; 3];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&head[..n], &b"GET"[..n]);
+    let mut all = Vec::new();
+    stream.read_to_end(&mut all).await.unwrap();
+    assert_eq!(all, b"GET / HTTP/1.1\r\n");
+    assert_eq!(stream.peek(&mut head).await.unwrap(), 0, "end of stream");
+    client.await.unwrap();
+}

@@ -136,6 +136,22 @@ const fn dscp_only(tos: u8) -> u8 {
     tos & !0x03
 }
 
+/// What a read finds with no data queued: the connection's error, once; then, or after the
+/// peer's FIN, the end of the stream; otherwise nothing yet.
+fn nothing_to_read(c: &mut Connection) -> Result<usize, Error> {
+    if let Some(e) = c.error {
+        if !c.error_reported {
+            c.error_reported = true;
+            return Err(e);
+        }
+        return Ok(0);
+    }
+    if c.fin_received || c.state == State::Closed {
+        return Ok(0);
+    }
+    Err(Error::WouldBlock)
+}
+
 /// Keepalive settings of one connection (`TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Keepalive {
@@ -871,17 +887,23 @@ impl Endpoint {
         if buf.is_empty() {
             return Ok(0);
         }
-        if let Some(e) = c.error {
-            if !c.error_reported {
-                c.error_reported = true;
-                return Err(e);
-            }
+        nothing_to_read(c)
+    }
+
+    /// Copies received data into `buf` without consuming it (`MSG_PEEK`): a later
+    /// [`recv`](Self::recv) reads the same bytes. Otherwise as `recv`: `Ok(0)` at the end of
+    /// the stream, [`Error::WouldBlock`] when nothing has arrived, a reset or timeout reported
+    /// once as its error (as Linux's `sock_error`, which a peek consumes too).
+    pub fn peek(&mut self, h: ConnHandle, buf: &mut [u8]) -> Result<usize, Error> {
+        self.flush_deferred();
+        let c = self.conn_mut(h)?;
+        if !c.recv_buf.is_empty() && !buf.is_empty() {
+            return Ok(c.recv_buf.peek(buf));
+        }
+        if buf.is_empty() {
             return Ok(0);
         }
-        if c.fin_received || c.state == State::Closed {
-            return Ok(0);
-        }
-        Err(Error::WouldBlock)
+        nothing_to_read(c)
     }
 
     /// Bytes ready to read.

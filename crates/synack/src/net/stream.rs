@@ -180,6 +180,14 @@ impl TcpStream {
         self.blocking(|s| s.read_timeout, |g| socket::try_read(g, h, buf))
     }
 
+    /// Receives data without removing it from the queue (`MSG_PEEK`), as
+    /// `std::net::TcpStream::peek`: waits like `read` for something to arrive, and returns
+    /// `Ok(0)` at the end of the stream; a later `read` returns the same bytes.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let h = self.handle();
+        self.blocking(|s| s.read_timeout, |g| socket::try_peek(g, h, buf))
+    }
+
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         let h = self.handle();
         self.blocking(|s| s.write_timeout, |g| socket::try_write(g, h, buf))

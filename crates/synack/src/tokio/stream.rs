@@ -29,12 +29,27 @@ impl Drop for Core {
 
 impl Core {
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.poll_read_or_peek(cx, buf, false).map_ok(|_| ())
+    }
+
+    /// Reads (or, with `peek`, copies without consuming) into `buf`: the bytes filled.
+    fn poll_read_or_peek(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+        peek: bool,
+    ) -> Poll<io::Result<usize>> {
         let mut g = self.driver.shared().lock();
         let dst = buf.initialize_unfilled();
-        match socket::try_read(&mut g, self.handle, dst) {
+        let r = if peek {
+            socket::try_peek(&mut g, self.handle, dst)
+        } else {
+            socket::try_read(&mut g, self.handle, dst)
+        };
+        match r {
             Ok(Some(n)) => {
                 buf.advance(n);
-                Poll::Ready(Ok(()))
+                Poll::Ready(Ok(n))
             }
             Ok(None) => match g.conns.get_mut(&self.handle) {
                 Some(s) => {
@@ -221,6 +236,23 @@ impl TcpStream {
                 shutdown_on_drop: true,
             },
         )
+    }
+
+    /// Receives data without removing it from the queue (`MSG_PEEK`), as tokio's
+    /// `TcpStream::peek`: waits for something to arrive; `Ok(0)` at the end of the stream.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut buf = ReadBuf::new(buf);
+        poll_fn(|cx| self.core.poll_read_or_peek(cx, &mut buf, true)).await
+    }
+
+    /// [`peek`](Self::peek) as a poll function (tokio's `TcpStream::poll_peek`): the bytes
+    /// copied into `buf`, which is advanced by as many.
+    pub fn poll_peek(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<usize>> {
+        self.core.poll_read_or_peek(cx, buf, true)
     }
 
     /// Splits into borrowed halves, for use within one task (`tokio::io::copy` between them).
