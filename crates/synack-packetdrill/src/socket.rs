@@ -992,15 +992,10 @@ fn try_recv(
     total: usize,
     done: &Cell<usize>,
 ) -> Option<Result<usize, Errno>> {
-    let s = match sock(st, fd) {
-        Ok(s) => s,
+    let (h, nonblock, shut_rd) = match reader(st, fd, flags) {
+        Ok(r) => r,
         Err(e) => return Some(Err(e)),
     };
-    let Kind::Conn(h) = s.kind else {
-        return Some(Err(Errno::NOTCONN));
-    };
-    let nonblock = s.nonblock || flags & MSG_DONTWAIT != 0;
-    let shut_rd = s.shut_rd;
     if total == 0 {
         return Some(Ok(0));
     }
@@ -1040,12 +1035,7 @@ fn try_recv(
         if got > 0 {
             return Some(Ok(got));
         }
-        // The connection's error, once (sk_err); later reads see end of stream.
-        return Some(match st.sk_err.remove(&h) {
-            Some(err) => Err(Errno::from_engine(err)),
-            None if e == Error::InvalidHandle => Err(Errno::BADF),
-            None => Ok(0),
-        });
+        return Some(read_error(st, h, e));
     }
     let waitall = flags & MSG_WAITALL != 0;
     if eof || shut_rd || (got > 0 && (!waitall || got >= total || nonblock)) {
@@ -1057,6 +1047,26 @@ fn try_recv(
     None
 }
 
+/// The connection a read on `fd` reads from, whether it must not wait (`O_NONBLOCK`,
+/// `MSG_DONTWAIT`), and whether its read side is shut down.
+fn reader(st: &mut St, fd: i32, flags: i32) -> Result<(ConnHandle, bool, bool), Errno> {
+    let s = sock(st, fd)?;
+    let Kind::Conn(h) = s.kind else {
+        return Err(Errno::NOTCONN);
+    };
+    Ok((h, s.nonblock || flags & MSG_DONTWAIT != 0, s.shut_rd))
+}
+
+/// What a read that met the engine's error `e` returns: the connection's error, once
+/// (`sk_err`); later reads see the end of the stream.
+fn read_error(st: &mut St, h: ConnHandle, e: Error) -> Result<usize, Errno> {
+    match st.sk_err.remove(&h) {
+        Some(err) => Err(Errno::from_engine(err)),
+        None if e == Error::InvalidHandle => Err(Errno::BADF),
+        None => Ok(0),
+    }
+}
+
 /// `recv` with `MSG_PEEK`: copies what is queued into `bufs` and leaves it there. `None` while
 /// it has to wait.
 fn try_peek(
@@ -1066,15 +1076,11 @@ fn try_peek(
     flags: i32,
     total: usize,
 ) -> Option<Result<usize, Errno>> {
-    let s = match sock(st, fd) {
-        Ok(s) => s,
+    let (h, nonblock, shut_rd) = match reader(st, fd, flags) {
+        Ok(r) => r,
         Err(e) => return Some(Err(e)),
     };
-    let Kind::Conn(h) = s.kind else {
-        return Some(Err(Errno::NOTCONN));
-    };
-    let nonblock = s.nonblock || flags & MSG_DONTWAIT != 0;
-    if total == 0 || s.shut_rd {
+    if total == 0 || shut_rd {
         return Some(Ok(0));
     }
     let available = st.ep().recv_available(h).unwrap_or(0);
@@ -1104,11 +1110,7 @@ fn try_peek(
         Ok(_) => Some(Ok(0)),
         Err(Error::WouldBlock) if nonblock => Some(Err(Errno::AGAIN)),
         Err(Error::WouldBlock) => None,
-        Err(e) => Some(match st.sk_err.remove(&h) {
-            Some(err) => Err(Errno::from_engine(err)),
-            None if e == Error::InvalidHandle => Err(Errno::BADF),
-            None => Ok(0),
-        }),
+        Err(e) => Some(read_error(st, h, e)),
     }
 }
 
