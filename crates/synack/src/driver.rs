@@ -144,6 +144,8 @@ pub(crate) struct ConnSlot {
     pub(crate) linger: Option<Duration>,
     /// `TCP_NODELAY` as last set.
     pub(crate) nodelay: bool,
+    /// `TCP_CORK` as last set.
+    pub(crate) cork: bool,
 }
 
 impl ConnSlot {
@@ -159,6 +161,7 @@ impl ConnSlot {
             nonblocking: false,
             linger: None,
             nodelay,
+            cork: false,
         }
     }
 

@@ -156,6 +156,26 @@ pub(crate) fn set_nodelay(g: &mut Inner, h: ConnHandle, nodelay: bool) -> io::Re
     Ok(())
 }
 
+/// `TCP_CORK` on (`true`) or off.
+pub(crate) fn set_cork(g: &mut Inner, h: ConnHandle, cork: bool) -> io::Result<()> {
+    g.check_not_stopped()?;
+    let now = g.now();
+    g.ep.set_cork(now, h, cork).map_err(io::Error::from)?;
+    slot(g, h)?.cork = cork;
+    g.after_op();
+    Ok(())
+}
+
+/// `IP_TOS` / `IPV6_TCLASS`: the DSCP of the connection's datagrams from now on (a value above
+/// 255 is `InvalidInput`; the ECN bits are ignored).
+pub(crate) fn set_tos(g: &mut Inner, h: ConnHandle, tos: u32) -> io::Result<()> {
+    g.check_not_stopped()?;
+    let tos = u8::try_from(tos).map_err(|_| {
+        io::Error::new(io::ErrorKind::InvalidInput, "TOS must be between 0 and 255")
+    })?;
+    g.ep.set_tos(h, tos).map_err(io::Error::from)
+}
+
 /// Releases the connection when its last socket handle goes: an abort when `SO_LINGER` is zero,
 /// otherwise an orderly close (FIN after the queued data); with a non-zero linger, waits up to
 /// that long for the FIN to be acknowledged.

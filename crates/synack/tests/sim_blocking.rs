@@ -435,3 +435,26 @@ fn peek_copies_without_consuming() {
     c.shutdown(Shutdown::Write).unwrap();
     assert_eq!(s.peek(&mut buf).unwrap(), 0, "end of stream");
 }
+
+/// `set_tos` marks the connection's datagrams (read back without the ECN bits; above 255 is
+/// an error), and corked data goes once the cork comes off.
+#[test]
+fn tos_and_cork_on_a_stream() {
+    let (client, server) = pair();
+    let (mut c, s) = connected(&client, &server, 82);
+    assert_eq!(c.tos().unwrap(), 0);
+    c.set_tos(0xb9).unwrap();
+    assert_eq!(c.tos().unwrap(), 0xb8);
+    assert_eq!(
+        c.set_tos(256).unwrap_err().kind(),
+        io::ErrorKind::InvalidInput
+    );
+    assert!(!c.cork().unwrap());
+    c.set_cork(true).unwrap();
+    assert!(c.cork().unwrap());
+    c.write_all(b"corked").unwrap();
+    c.set_cork(false).unwrap();
+    let mut buf = [0u8; 6];
+    (&s).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"corked");
+}

@@ -228,6 +228,32 @@ impl TcpStream {
         self.with_slot(|s| s.nodelay)
     }
 
+    /// Sets the IP TOS byte (IPv6 Traffic Class) of the connection's datagrams, as socket2's
+    /// `set_tos` (`IP_TOS`, `IPV6_TCLASS`): the DSCP bits are used, the ECN bits (TCP's own)
+    /// stay zero.
+    pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+        let mut g = self.core.driver.shared().lock();
+        socket::set_tos(&mut g, self.handle(), tos)
+    }
+
+    /// The TOS byte the connection's datagrams carry.
+    pub fn tos(&self) -> io::Result<u32> {
+        Ok(u32::from(self.tcp_info()?.tos))
+    }
+
+    /// Corks the connection (`TCP_CORK`, as socket2's `set_cork`): a segment smaller than the
+    /// MSS at the end of the queue waits for more data, for the cork to come off, or for about
+    /// an RTO (see `synack_proto::Endpoint::set_cork`).
+    pub fn set_cork(&self, cork: bool) -> io::Result<()> {
+        let mut g = self.core.driver.shared().lock();
+        socket::set_cork(&mut g, self.handle(), cork)
+    }
+
+    /// Whether the connection is corked.
+    pub fn cork(&self) -> io::Result<bool> {
+        self.with_slot(|s| s.cork)
+    }
+
     /// Sets how long a read may block (`None`: forever; zero is `InvalidInput`, as in std).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         check_timeout(timeout)?;

@@ -199,6 +199,36 @@ impl TcpStream {
             .ok_or_else(|| io::ErrorKind::NotConnected.into())
     }
 
+    /// Sets the IP TOS byte (IPv6 Traffic Class) of the connection's datagrams, as socket2's
+    /// `set_tos` (`IP_TOS`, `IPV6_TCLASS`): the DSCP bits are used, the ECN bits (TCP's own)
+    /// stay zero.
+    pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+        let mut g = self.core.driver.shared().lock();
+        socket::set_tos(&mut g, self.core.handle, tos)
+    }
+
+    /// The TOS byte the connection's datagrams carry.
+    pub fn tos(&self) -> io::Result<u32> {
+        Ok(u32::from(self.tcp_info()?.tos))
+    }
+
+    /// Corks the connection (`TCP_CORK`, as socket2's `set_cork`): a segment smaller than the
+    /// MSS at the end of the queue waits for more data, for the cork to come off, or for about
+    /// an RTO (see `synack_proto::Endpoint::set_cork`).
+    pub fn set_cork(&self, cork: bool) -> io::Result<()> {
+        let mut g = self.core.driver.shared().lock();
+        socket::set_cork(&mut g, self.core.handle, cork)
+    }
+
+    /// Whether the connection is corked.
+    pub fn cork(&self) -> io::Result<bool> {
+        let g = self.core.driver.shared().lock();
+        g.conns
+            .get(&self.core.handle)
+            .map(|s| s.cork)
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+
     /// Sets `SO_LINGER`: `Some(Duration::ZERO)` makes dropping the stream an abort (RST).
     /// (A non-zero linger blocks the dropping thread, as with the blocking API.)
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
