@@ -35,6 +35,11 @@ pub struct Config {
     pub orphan_retries: u8,
     /// Duration of TIME-WAIT, 2 MSL: 60 s (Linux `TCP_TIMEWAIT_LEN`; RFC 9293 §3.4.2).
     pub time_wait: Duration,
+    /// Least time between two ACKs sent in reply to out-of-window or PAWS-rejected segments
+    /// without data, per connection or TIME-WAIT entry: 500 ms (Linux
+    /// `net.ipv4.tcp_invalid_ratelimit`). Two endpoints that each find the other's ACKs
+    /// unacceptable would otherwise answer each other forever (an ACK loop).
+    pub invalid_ratelimit: Duration,
     /// How long an orphaned FIN-WAIT-2 connection waits for the peer's FIN: 60 s
     /// (`net.ipv4.tcp_fin_timeout`).
     pub fin_timeout: Duration,
@@ -127,6 +132,7 @@ impl Default for Config {
             retries2: 15,
             orphan_retries: 8,
             time_wait: Duration::from_secs(60),
+            invalid_ratelimit: Duration::from_millis(500),
             fin_timeout: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),
             mss: 1460,

@@ -88,6 +88,10 @@ pub struct Counters {
     pub keepalive_probes: u64,
     /// Segments dropped by PAWS (`PAWSEstabRejected`).
     pub paws_rejected: u64,
+    /// ACKs not sent in reply to out-of-window or PAWS-rejected segments, held back by
+    /// `Config::invalid_ratelimit` (`TCPACKSkippedSeq`, `TCPACKSkippedPAWS`,
+    /// `TCPACKSkippedTimeWait`).
+    pub oow_acks_skipped: u64,
     /// Tail loss probes sent (`TCPLossProbes`).
     pub loss_probes: u64,
     /// ICMP and ICMPv6 messages received (`IcmpInMsgs`).

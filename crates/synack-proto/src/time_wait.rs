@@ -26,6 +26,27 @@ pub(crate) struct TimeWait {
     pub deadline: Instant,
     /// The connection's TOS byte, kept for the ACKs the entry sends (Linux `tw_tos`).
     pub tos: u8,
+    /// When the entry last answered an out-of-window segment (see [`oow_rate_limited`]).
+    pub last_oow_ack: Option<Instant>,
+}
+
+/// Whether an ACK in reply to an out-of-window or PAWS-rejected segment must be held back
+/// (Linux `tcp_oow_rate_limited`): segments carrying data (not SYNs) always get theirs; the
+/// others at most one per `interval`, `last` recording when the last one went.
+pub(crate) fn oow_rate_limited(
+    last: &mut Option<Instant>,
+    now: Instant,
+    seg: &synack_wire::TcpRepr<'_>,
+    interval: crate::time::Duration,
+) -> bool {
+    if !seg.payload.is_empty() && !seg.flags.syn() {
+        return false;
+    }
+    if last.is_some_and(|t| now >= t && now.saturating_duration_since(t) < interval) {
+        return true;
+    }
+    *last = Some(now);
+    false
 }
 
 /// What to do with a segment that reached a TIME-WAIT entry.

@@ -16,6 +16,17 @@ use crate::time::Instant;
 const TCP_REORDERING: u32 = 3;
 
 impl Connection {
+    /// Answers an out-of-window or PAWS-rejected segment with an ACK (RFC 9293 §3.10.7.4,
+    /// RFC 7323 §5.3), unless the rate limit holds it back (Linux `tcp_oow_rate_limited`).
+    fn ack_out_of_window(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
+        let interval = ctx.config.invalid_ratelimit;
+        if crate::time_wait::oow_rate_limited(&mut self.last_oow_ack, ctx.now, seg, interval) {
+            ctx.counters.oow_acks_skipped += 1;
+        } else {
+            self.ack_now = true;
+        }
+    }
+
     /// Handles one segment addressed to this connection.
     pub(crate) fn on_segment(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
         self.on_segment_input(ctx, seg);
@@ -167,7 +178,7 @@ impl Connection {
             if !flags.rst() && (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
                 ctx.counters.paws_rejected += 1;
                 ctx.counters.dropped_segs += 1;
-                self.ack_now = true;
+                self.ack_out_of_window(ctx, seg);
                 return;
             }
         }
@@ -189,7 +200,7 @@ impl Connection {
                     }
                     self.enter_quickack_mode();
                 }
-                self.ack_now = true;
+                self.ack_out_of_window(ctx, seg);
             }
             return;
         }

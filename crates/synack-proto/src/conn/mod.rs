@@ -201,6 +201,9 @@ pub(crate) struct Connection {
     pub tos: u8,
     /// Emulated TSO/GSO packets of new data sent so far (what numbers `SentSeg::packet`).
     pub packets_sent: u32,
+    /// When an ACK last answered an out-of-window or PAWS-rejected segment (Linux
+    /// `last_oow_ack_time`).
+    pub last_oow_ack: Option<Instant>,
     /// `TCP_CORK`: a partial segment at the end of the queue waits for more data, for the
     /// cork to be removed, or for the probe timer (Linux `TCP_NAGLE_CORK`).
     pub cork: bool,
@@ -395,6 +398,7 @@ impl Connection {
             send_times: SendTimes::default(),
             tos: 0,
             packets_sent: 0,
+            last_oow_ack: None,
             cork: false,
             more_pending: false,
             push_once: false,

@@ -30,7 +30,7 @@ use crate::slab::Slab;
 use crate::state::State;
 use crate::syncookie::SynCookies;
 use crate::time::{Duration, Instant};
-use crate::time_wait::{TimeWait, TwAction};
+use crate::time_wait::{oow_rate_limited, TimeWait, TwAction};
 use crate::timer_wheel::TimerWheel;
 use crate::tuple::FourTuple;
 use crate::txq::TxQueue;
@@ -1436,6 +1436,7 @@ impl Endpoint {
                 ts: c.opts.timestamps.then_some((c.ts_recent, c.ts_offset)),
                 deadline: now + self.config.time_wait,
                 tos: c.tos,
+                last_oow_ack: None,
             };
             // The application's handle now reads CLOSED; the entry keeps the tuple.
             c.state = State::Closed;
@@ -1521,8 +1522,17 @@ impl Endpoint {
                 if action == TwAction::AckAndRestart {
                     restart(tw, &mut self.timers, self.config.time_wait);
                 }
-                let tw = tw.clone();
-                self.send_time_wait_ack(now, &tw);
+                if oow_rate_limited(
+                    &mut tw.last_oow_ack,
+                    now,
+                    seg,
+                    self.config.invalid_ratelimit,
+                ) {
+                    self.counters.oow_acks_skipped += 1;
+                } else {
+                    let tw = tw.clone();
+                    self.send_time_wait_ack(now, &tw);
+                }
             }
             TwAction::Kill => self.drop_time_wait(index),
             TwAction::NewSyn => {
