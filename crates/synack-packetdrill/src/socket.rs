@@ -1206,6 +1206,16 @@ fn try_send(
     None
 }
 
+/// The value of an `IPPROTO_IP` option as Linux's `do_ip_setsockopt` reads it: an int, or a
+/// single byte when the caller passes fewer than four; nothing reads as 0.
+fn ip_int_of(val: &[u8]) -> Result<i32, Errno> {
+    match val.len() {
+        0 => Ok(0),
+        1..=3 => Ok(i32::from(val[0])),
+        _ => int_of(val),
+    }
+}
+
 fn int_of(val: &[u8]) -> Result<i32, Errno> {
     let b: [u8; 4] = val
         .get(..4)
@@ -1346,11 +1356,7 @@ fn setsockopt(st: &mut St, fd: i32, level: i32, name: i32, val: &[u8]) -> Result
             }
         }
         (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER) => {
-            let v = match val.len() {
-                0 => 0,
-                1..=3 => i32::from(val[0]),
-                _ => int_of(val)?,
-            };
+            let v = ip_int_of(val)?;
             // IP_PMTUDISC_DONT .. IP_PMTUDISC_OMIT.
             if !(0..=5).contains(&v) {
                 return Err(Errno::INVAL);
@@ -1367,12 +1373,8 @@ fn setsockopt(st: &mut St, fd: i32, level: i32, name: i32, val: &[u8]) -> Result
             let s = sock_mut(st, fd)?;
             let v6 = s.v6;
             let v = if level == libc::IPPROTO_IP {
-                // Linux do_ip_setsockopt: an int, or a single byte; the ECN bits stay TCP's.
-                match val.len() {
-                    0 => 0,
-                    1..=3 => i32::from(val[0]),
-                    _ => int_of(val)?,
-                }
+                // The ECN bits stay TCP's (masked below).
+                ip_int_of(val)?
             } else {
                 if !v6 {
                     return Err(Errno::NOPROTOOPT);

@@ -279,10 +279,16 @@ impl Ifc {
     /// Sniffs the next datagram, as packetdrill's loop does, allowing the system call thread a
     /// moment to make the call that sends it.
     fn receive(&self) -> (Seg, i64) {
+        let (d, t) = self.receive_raw();
+        (Seg::parse(&d), t)
+    }
+
+    /// [`receive`](Self::receive), the datagram's bytes as they are.
+    fn receive_raw(&self) -> (Vec<u8>, i64) {
         let start = RealInstant::now();
         loop {
-            if let Some((d, t)) = self.receive_once() {
-                return (Seg::parse(&d), t);
+            if let Some(r) = self.receive_once() {
+                return r;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(10),
@@ -882,12 +888,7 @@ fn ip_tos_marks_the_syn_and_reads_back_without_ecn_bits() {
         (0, 0x48)
     );
     let con = thread::spawn(move || ifc.connect(fd, SocketAddrV4::new(REMOTE, 8080)));
-    let syn = loop {
-        if let Some((d, _)) = ifc.receive_once() {
-            break d;
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
+    let (syn, _) = ifc.receive_raw();
     assert_eq!(syn[0] >> 4, 4);
     assert_eq!(syn[1], 0x48, "the SYN's TOS byte");
     let s = Seg::parse(&syn);

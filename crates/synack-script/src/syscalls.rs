@@ -2,14 +2,15 @@
 //! on top of [`synack_proto::Endpoint`].
 //!
 //! Implemented: `socket`, `bind`, `listen`, `accept`, `connect`, `read`, `readv`, `recv`,
-//! `recvfrom`, `write`, `writev`, `send`, `sendto`, `close`, `shutdown`, `setsockopt`,
-//! `getsockopt` (`SO_REUSEADDR`, `SO_LINGER`, `SO_RCVBUF`, `SO_SNDBUF`, `SO_KEEPALIVE`,
-//! `SO_ERROR`, `SO_TYPE`, `TCP_NODELAY`, `TCP_CORK`, `TCP_MAXSEG`, `TCP_KEEPIDLE`,
-//! `TCP_KEEPINTVL`, `TCP_KEEPCNT`, `TCP_USER_TIMEOUT`), `fcntl` (`F_GETFL`, `F_SETFL` with `O_NONBLOCK`,
-//! `F_GETFD`, `F_SETFD`) and `poll`; results `= value` and `= -1 ERRNO (text)`; blocking calls
-//! (`+0...0.2 accept(...)`) that return while later events run, with their return time checked;
-//! calls the script does not mark as blocking that block run the engine's timers until they
-//! return, as the kernel would.
+//! `recvfrom`, `write`, `writev`, `send`, `sendto`, `close`, `shutdown`, `setsockopt`, `getsockopt`
+//! (`SO_REUSEADDR`, `SO_LINGER`, `SO_RCVBUF`, `SO_SNDBUF`, `SO_KEEPALIVE`, `SO_ERROR`, `SO_TYPE`,
+//! `TCP_NODELAY`, `TCP_CORK`, `TCP_MAXSEG`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`, `TCP_KEEPCNT`,
+//! `TCP_USER_TIMEOUT`), `fcntl` (`F_GETFL`, `F_SETFL` with `O_NONBLOCK`, `F_GETFD`, `F_SETFD`) and
+//! `poll`; the flags `MSG_DONTWAIT` and `MSG_PEEK` on reads and `MSG_DONTWAIT`, `MSG_EOR` and
+//! `MSG_MORE` on sends; results `= value` and `= -1 ERRNO (text)`; blocking calls (`+0...0.2
+//! accept(...)`) that return while later events run, with their return time checked; calls the
+//! script does not mark as blocking that block run the engine's timers until they return, as the
+//! kernel would.
 //!
 //! As in packetdrill, `bind(fd, ..., ...)` binds the local address to `--local_ip` and
 //! `--bind_port` (8080), and `connect(fd, ..., ...)` goes to `--remote_ip` and `--connect_port`

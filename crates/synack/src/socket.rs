@@ -72,6 +72,16 @@ fn slot(g: &mut Inner, h: ConnHandle) -> io::Result<&mut ConnSlot> {
         .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
 }
 
+/// Runs `f` on connection `h`'s slot under the driver's lock (`NotConnected` once it is gone).
+pub(crate) fn with_slot<R>(
+    shared: &Shared,
+    h: ConnHandle,
+    f: impl FnOnce(&mut ConnSlot) -> R,
+) -> io::Result<R> {
+    let mut g = shared.lock();
+    slot(&mut g, h).map(f)
+}
+
 /// Reads what is there: `Ok(Some(n))` (0 at end of stream), `Ok(None)` when nothing yet.
 pub(crate) fn try_read(g: &mut Inner, h: ConnHandle, buf: &mut [u8]) -> io::Result<Option<usize>> {
     read_or_peek(g, h, buf, false)

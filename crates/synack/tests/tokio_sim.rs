@@ -202,7 +202,6 @@ async fn peek_leaves_the_bytes_for_read() {
     let listener = TcpListener::bind(&s, server_addr(9)).await.unwrap();
     let client = tokio::spawn(async move {
         let mut stream = TcpStream::connect(&c, server_addr(9)).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
         stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
         stream.shutdown().await.unwrap();
         c

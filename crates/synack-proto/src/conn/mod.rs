@@ -721,6 +721,12 @@ impl Connection {
         self.send_cap.saturating_sub(self.send_buf.len())
     }
 
+    /// Nothing queued and nothing in flight: the send-time clocks stop (Linux
+    /// `tcp_rtx_and_write_queues_empty`).
+    pub(crate) fn send_idle(&self) -> bool {
+        self.send_buf.is_empty() && self.flight() == 0
+    }
+
     /// The application queued data (`queued` bytes of the `wanted`): timing starts when the
     /// queue of unsent data was empty (Linux `tcp_add_write_queue_tail`), and a writer that
     /// could not queue everything is out of buffer space (`SOCK_NOSPACE`).
@@ -744,7 +750,7 @@ impl Connection {
     /// send-buffer-limited time; with nothing left in flight, busy time ends too
     /// (`tcp_clean_rtx_queue`).
     pub(crate) fn on_send_buffer_drained(&mut self, now: Instant) {
-        let idle = self.send_buf.is_empty() && self.flight() == 0;
+        let idle = self.send_idle();
         if self.nospace && self.send_space() >= self.send_buf.len() / 2 {
             self.nospace = false;
             self.send_times.stop(now, SendChrono::SndbufLimited, idle);

@@ -518,7 +518,7 @@ impl Connection {
             if sent_new || limited {
                 self.validate_cwnd(limited);
             }
-            let idle = self.send_buf.is_empty() && self.flight() == 0;
+            let idle = self.send_idle();
             if rwnd_limited {
                 self.send_times.start(ctx.now, SendChrono::RwndLimited);
             } else {

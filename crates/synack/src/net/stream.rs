@@ -132,11 +132,7 @@ impl TcpStream {
     }
 
     fn with_slot<R>(&self, f: impl FnOnce(&mut crate::driver::ConnSlot) -> R) -> io::Result<R> {
-        let mut g = self.core.driver.shared().lock();
-        g.conns
-            .get_mut(&self.core.handle)
-            .map(f)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+        socket::with_slot(self.core.driver.shared(), self.core.handle, f)
     }
 
     /// Runs `op` until it completes, waiting on the stream's condition variable in between,

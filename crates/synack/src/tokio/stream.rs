@@ -184,6 +184,11 @@ impl TcpStream {
         Ok(self.core.tuple.remote)
     }
 
+    /// Runs `f` on the connection's slot (`NotConnected` once it is gone).
+    fn with_slot<R>(&self, f: impl FnOnce(&mut crate::driver::ConnSlot) -> R) -> io::Result<R> {
+        socket::with_slot(self.core.driver.shared(), self.core.handle, f)
+    }
+
     /// Turns Nagle's algorithm off (`true`) or on (`TCP_NODELAY`).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         let mut g = self.core.driver.shared().lock();
@@ -192,11 +197,7 @@ impl TcpStream {
 
     /// Whether Nagle's algorithm is off.
     pub fn nodelay(&self) -> io::Result<bool> {
-        let g = self.core.driver.shared().lock();
-        g.conns
-            .get(&self.core.handle)
-            .map(|s| s.nodelay)
-            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+        self.with_slot(|s| s.nodelay)
     }
 
     /// Sets the IP TOS byte (IPv6 Traffic Class) of the connection's datagrams, as socket2's
@@ -222,30 +223,18 @@ impl TcpStream {
 
     /// Whether the connection is corked.
     pub fn cork(&self) -> io::Result<bool> {
-        let g = self.core.driver.shared().lock();
-        g.conns
-            .get(&self.core.handle)
-            .map(|s| s.cork)
-            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+        self.with_slot(|s| s.cork)
     }
 
     /// Sets `SO_LINGER`: `Some(Duration::ZERO)` makes dropping the stream an abort (RST).
     /// (A non-zero linger blocks the dropping thread, as with the blocking API.)
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        let mut g = self.core.driver.shared().lock();
-        g.conns
-            .get_mut(&self.core.handle)
-            .map(|s| s.linger = linger)
-            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+        self.with_slot(|s| s.linger = linger)
     }
 
     /// The `SO_LINGER` setting.
     pub fn linger(&self) -> io::Result<Option<Duration>> {
-        let g = self.core.driver.shared().lock();
-        g.conns
-            .get(&self.core.handle)
-            .map(|s| s.linger)
-            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+        self.with_slot(|s| s.linger)
     }
 
     /// A snapshot of the connection's TCB (like `TCP_INFO`).
