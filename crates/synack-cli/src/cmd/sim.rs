@@ -437,7 +437,10 @@ impl Plan {
     /// A generous bound on the run in virtual time: one hour, plus 40 times the ideal transfer
     /// time (the slower of the link rate and one window per round trip) inflated by the chance
     /// that a packet and its ACK both get through, plus two seconds (an RTO or so) for every
-    /// segment expected to be lost, plus two TIME-WAITs.
+    /// segment expected to be lost, plus two TIME-WAITs. Behind a rate limit, a short queue
+    /// tail-drops every burst longer than itself, which can hold a transfer to about `--queue`
+    /// segments per round trip (and jitter stretches the round trip): two such round trips per
+    /// segment are added for it.
     fn default_time_limit(&self) -> Duration {
         let config = Config::default();
         let bytes = (self.bytes * self.streams()) as f64;
@@ -456,9 +459,13 @@ impl Plan {
         let through = (1.0 - self.loss) * (1.0 - self.corrupt);
         let segments = bytes / (self.mtu.saturating_sub(52).max(1)) as f64;
         let lost = segments * (1.0 - through * through);
+        let by_queue = self
+            .rate_mbps
+            .map_or(0.0, |_| 2.0 * segments * rtt / self.queue.max(1) as f64);
         let secs = 3600.0
             + 40.0 * ideal / (through * through).max(1e-3)
             + 2.0 * lost
+            + by_queue
             + 2.0 * config.time_wait.as_secs_f64();
         Duration::from_micros((secs.min(1e9) * 1e6) as u64)
     }

@@ -2,6 +2,8 @@
 //! engine's integration tests; the full simulator lives in `synack-sim`).
 #![allow(dead_code)]
 
+pub mod scripted;
+
 use synack_proto::time::Duration;
 use synack_proto::{Config, Endpoint, Event, Instant};
 
