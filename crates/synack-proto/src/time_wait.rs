@@ -31,6 +31,13 @@ pub(crate) struct TimeWait {
     pub last_oow_ack: Option<Instant>,
 }
 
+/// PAWS for the short-lived states, TIME-WAIT and SYN-RECEIVED (RFC 7323 §5.3 R1, Linux
+/// `tcp_paws_reject`): a TSval older than `TS.Recent` is an old duplicate, unless `TS.Recent`
+/// is zero (some hosts stamp their SYN with zero and only then start their clock).
+pub(crate) fn paws_passes(ts_recent: u32, tsval: u32) -> bool {
+    (tsval.wrapping_sub(ts_recent) as i32) >= 0 || ts_recent == 0
+}
+
 /// Whether an ACK in reply to an out-of-window or PAWS-rejected segment must be held back
 /// (Linux `tcp_oow_rate_limited`): segments carrying data (not SYNs) always get theirs; the
 /// others at most one per `interval`, `last` recording when the last one went.
@@ -77,7 +84,7 @@ impl TimeWait {
         let tsval = seg.options.timestamps.map(|t| t.tsval);
         // PAWS (RFC 7323 §5): a timestamp older than TS.Recent marks an old duplicate.
         let paws_reject = match (self.ts, tsval) {
-            (Some((recent, _)), Some(v)) => (v.wrapping_sub(recent) as i32) < 0,
+            (Some((recent, _)), Some(v)) => !paws_passes(recent, v),
             _ => false,
         };
         if !paws_reject && seq == self.rcv_nxt && (seg_len == 0 || f.rst()) {

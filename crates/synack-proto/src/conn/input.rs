@@ -1,6 +1,6 @@
 //! Segment arrival (RFC 9293 §3.10.7.3 SYN-SENT and §3.10.7.4 the synchronized states), with the
-//! RST and SYN hardening of RFC 5961 §3-§4 and option negotiation (RFC 7323 §2.2, §3.2; RFC 2018
-//! §2).
+//! RST and SYN hardening of RFC 5961 §3-§4, option negotiation (RFC 7323 §2.2, §3.2; RFC 2018
+//! §2) and PAWS (RFC 7323 §5.3, §5.5, with Linux's allowances).
 
 use synack_wire::TcpRepr;
 
@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::seq::SeqNum;
 use crate::state::State;
-use crate::time::Instant;
+use crate::time::{Duration, Instant};
 
 /// Linux's `tcp_reordering` default (3 segments): reordering deeper than this changes when the
 /// window may grow.
@@ -106,6 +106,7 @@ impl Connection {
         self.apply_negotiated(ctx.config, opts, ctx.now);
         if let Some(ts) = seg.options.timestamps {
             self.ts_recent = ts.tsval;
+            self.ts_recent_stamp = ctx.now;
         }
         self.snd_wnd = u32::from(seg.window); // never scaled in a SYN (RFC 7323 §2.2)
         self.max_snd_wnd = self.snd_wnd;
@@ -146,6 +147,52 @@ impl Connection {
         self.rtt.reset_backoff();
     }
 
+    /// Whether a segment with this TSval passes PAWS in a synchronized state (RFC 7323 §5.3 R1,
+    /// with Linux's allowances in `tcp_paws_discard`):
+    /// - a TSval one tick behind `TS.Recent` still passes (`TCP_PAWS_WINDOW`);
+    /// - a `TS.Recent` recorded more than 24 days ago no longer rejects anything (RFC 7323
+    ///   §5.5: the peer's clock may have wrapped meanwhile);
+    /// - a `TS.Recent` of zero rejects nothing (some hosts stamp their SYN with zero and only
+    ///   then start their clock);
+    /// - a duplicate ACK overtaken by a newer segment passes ([`Self::disordered_ack`]), so
+    ///   that reordered ACKs still count towards loss recovery.
+    fn paws_passes(&self, now: Instant, seg: &TcpRepr<'_>, tsval: u32) -> bool {
+        self.paws_check(now, tsval, 1)
+            || self.disordered_ack(seg, self.ts_recent.wrapping_sub(tsval) as i32)
+    }
+
+    /// Linux `tcp_paws_check`: the TSval lags `TS.Recent` by at most `window` ticks, or
+    /// `TS.Recent` is too old or zero to judge by. With a window of zero it also decides
+    /// whether the TSval may replace `TS.Recent`.
+    fn paws_check(&self, now: Instant, tsval: u32, window: i32) -> bool {
+        const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 60 * 60);
+        (self.ts_recent.wrapping_sub(tsval) as i32) <= window
+            || now.saturating_duration_since(self.ts_recent_stamp) >= PAWS_IDLE
+            || self.ts_recent == 0
+    }
+
+    /// Linux `tcp_disordered_ack`: a pure duplicate ACK (no data, at `RCV.NXT`, acknowledging
+    /// `SND.UNA`, not a window update) whose TSval lags `TS.Recent` by less than about one RTO
+    /// in milliseconds is a reordered ACK, not an old duplicate.
+    fn disordered_ack(&self, seg: &TcpRepr<'_>, behind: i32) -> bool {
+        let f = seg.flags;
+        let seq = SeqNum(seg.seq);
+        let ack = SeqNum(seg.ack);
+        if !f.ack() || f.syn() || f.fin() || !seg.payload.is_empty() {
+            return false;
+        }
+        if seq != self.rcv_nxt || ack != self.snd_una {
+            return false;
+        }
+        // Linux tcp_may_update_window, for an ACK that does not advance SND.UNA.
+        let wnd = u32::from(seg.window) << self.opts.snd_wscale;
+        let updates_window =
+            seq > self.snd_wl1 || (seq == self.snd_wl1 && (wnd > self.snd_wnd || wnd == 0));
+        // Linux compares with `icsk_rto * 1024 / HZ`: the RTO in seconds, times 1024.
+        let replay_window = self.rtt.rto().as_millis().saturating_mul(1024) / 1000;
+        !updates_window && i64::from(behind) <= i64::try_from(replay_window).unwrap_or(i64::MAX)
+    }
+
     /// RFC 9293 §3.10.7.4 for SYN-RECEIVED (simultaneous open) and every synchronized state.
     fn on_segment_synchronized(&mut self, ctx: &mut Ctx<'_>, seg: &TcpRepr<'_>) {
         let flags = seg.flags;
@@ -175,7 +222,7 @@ impl Connection {
         // PAWS (RFC 7323 §5.3 R1): a timestamp older than TS.Recent marks an old duplicate. It is
         // not acceptable; the answer is an ACK.
         if let (true, Some(ts)) = (self.opts.timestamps, seg.options.timestamps) {
-            if !flags.rst() && (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+            if !flags.rst() && !self.paws_passes(ctx.now, seg, ts.tsval) {
                 ctx.counters.paws_rejected += 1;
                 ctx.counters.dropped_segs += 1;
                 self.ack_out_of_window(ctx, seg);
@@ -294,8 +341,9 @@ impl Connection {
             // last ACK we sent) and the clock did not go back — only from a segment whose ACK
             // is acceptable: a discarded one (RFC 5961 §5.2) changes nothing (Linux updates
             // ts_recent in tcp_ack, after the same check).
-            if seq <= self.rcv_nxt && (ts.tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+            if seq <= self.rcv_nxt && self.paws_check(ctx.now, ts.tsval, 0) {
                 self.ts_recent = ts.tsval;
+                self.ts_recent_stamp = ctx.now;
             }
         }
         self.process_ack(ctx, seg, seq, ack);

@@ -165,6 +165,9 @@ pub(crate) struct Connection {
     /// Payload bytes per full-sized segment we send (MSS less option overhead).
     pub snd_mss: u32,
     pub ts_recent: u32,
+    /// When `ts_recent` was last recorded (Linux `ts_recent_stamp`): PAWS stops trusting a
+    /// `TS.Recent` idle for 24 days (RFC 7323 §5.5).
+    pub ts_recent_stamp: Instant,
     pub ts_offset: u32,
 
     // Retransmission.
@@ -380,6 +383,7 @@ impl Connection {
             our_mss,
             snd_mss: u32::from(config.default_peer_mss),
             ts_recent: 0,
+            ts_recent_stamp: now,
             ts_offset,
             rtt: RttEstimator::new(config.initial_rto, config.min_rto, config.max_rto),
             rtx_deadline: None,

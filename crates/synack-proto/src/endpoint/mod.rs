@@ -1821,7 +1821,7 @@ impl Endpoint {
         let rcv_nxt = h.irs + 1;
         let window = u32::from(h.window);
         let paws_reject = match (h.opts.timestamps, seg.options.timestamps) {
-            (true, Some(ts)) => !f.rst() && (ts.tsval.wrapping_sub(h.ts_recent) as i32) < 0,
+            (true, Some(ts)) => !f.rst() && !crate::time_wait::paws_passes(h.ts_recent, ts.tsval),
             _ => false,
         };
         if seq == h.irs && f == TcpFlags::SYN && !paws_reject {
@@ -1921,10 +1921,13 @@ impl Endpoint {
         conn.send_seq = h.iss + 1;
         conn.syn_acked = true;
         conn.ts_recent = h.ts_recent;
+        conn.ts_recent_stamp = now;
         // RFC 7323 §4.3: the completing ACK's TSval becomes TS.Recent when it is not older and
         // the ACK lies within what we acknowledged (Linux tcp_ack, FLAG_UPDATE_TS_RECENT).
         if let (true, Some(ts)) = (conn.opts.timestamps, seg.options.timestamps) {
-            if SeqNum(seg.seq) <= conn.rcv_nxt && (ts.tsval.wrapping_sub(h.ts_recent) as i32) >= 0 {
+            if SeqNum(seg.seq) <= conn.rcv_nxt
+                && crate::time_wait::paws_passes(h.ts_recent, ts.tsval)
+            {
                 conn.ts_recent = ts.tsval;
             }
         }
