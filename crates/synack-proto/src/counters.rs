@@ -88,6 +88,8 @@ pub struct Counters {
     pub keepalive_probes: u64,
     /// Segments dropped by PAWS (`PAWSEstabRejected`).
     pub paws_rejected: u64,
+    /// Bare ACKs dropped by PAWS without an answer, overtaken by newer segments (`PAWSOldAck`).
+    pub paws_old_acks: u64,
     /// ACKs not sent in reply to out-of-window or PAWS-rejected segments, held back by
     /// `Config::invalid_ratelimit` (`TCPACKSkippedSeq`, `TCPACKSkippedPAWS`,
     /// `TCPACKSkippedTimeWait`).

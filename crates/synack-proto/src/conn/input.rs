@@ -147,18 +147,52 @@ impl Connection {
         self.rtt.reset_backoff();
     }
 
-    /// Whether a segment with this TSval passes PAWS in a synchronized state (RFC 7323 §5.3 R1,
-    /// with Linux's allowances in `tcp_paws_discard`):
+    /// PAWS in a synchronized state (RFC 7323 §5.3 R1), with Linux's allowances
+    /// (`tcp_validate_incoming`, `tcp_paws_check`, `tcp_disordered_ack_check`):
     /// - a TSval one tick behind `TS.Recent` still passes (`TCP_PAWS_WINDOW`);
     /// - a `TS.Recent` recorded more than 24 days ago no longer rejects anything (RFC 7323
     ///   §5.5: the peer's clock may have wrapped meanwhile);
     /// - a `TS.Recent` of zero rejects nothing (some hosts stamp their SYN with zero and only
     ///   then start their clock);
-    /// - a duplicate ACK overtaken by a newer segment passes ([`Self::disordered_ack`]), so
-    ///   that reordered ACKs still count towards loss recovery.
-    fn paws_passes(&self, now: Instant, seg: &TcpRepr<'_>, tsval: u32) -> bool {
-        self.paws_check(now, tsval, 1)
-            || self.disordered_ack(seg, self.ts_recent.wrapping_sub(tsval) as i32)
+    /// - a pure duplicate ACK (no data, at `RCV.NXT`, acknowledging `SND.UNA`, no window
+    ///   update) lagging by less than about one RTO in milliseconds passes: it was reordered,
+    ///   and still counts towards loss recovery;
+    /// - any other pure ACK that fails is an old ACK, overtaken by newer segments: it is dropped
+    ///   without an answer (Linux 6.14 and later, `PAWSOldAck`). Segments with data are
+    ///   rejected and answered.
+    fn paws(&self, now: Instant, seg: &TcpRepr<'_>, tsval: u32) -> Paws {
+        if self.paws_check(now, tsval, 1) {
+            return Paws::Pass;
+        }
+        let f = seg.flags;
+        let seq = SeqNum(seg.seq);
+        let ack = SeqNum(seg.ack);
+        // Linux looks at the length only: a bare FIN counts as a pure ACK here.
+        if !f.ack() || !seg.payload.is_empty() {
+            return Paws::Reject;
+        }
+        if seq != self.rcv_nxt {
+            return if seq < self.rcv_nxt {
+                Paws::OldAck
+            } else {
+                Paws::Reject
+            };
+        }
+        // Linux tcp_may_update_window, for an ACK that does not advance SND.UNA.
+        let wnd = u32::from(seg.window) << self.opts.snd_wscale;
+        let updates_window =
+            seq > self.snd_wl1 || (seq == self.snd_wl1 && (wnd > self.snd_wnd || wnd == 0));
+        if ack != self.snd_una || updates_window {
+            return Paws::OldAck;
+        }
+        // Linux compares with `icsk_rto * 1024 / HZ`: the RTO in seconds, times 1024.
+        let replay_window = self.rtt.rto().as_millis().saturating_mul(1024) / 1000;
+        let behind = self.ts_recent.wrapping_sub(tsval) as i32;
+        if i64::from(behind) <= i64::try_from(replay_window).unwrap_or(i64::MAX) {
+            Paws::Pass
+        } else {
+            Paws::Reject
+        }
     }
 
     /// Linux `tcp_paws_check`: the TSval lags `TS.Recent` by at most `window` ticks, or
@@ -169,28 +203,6 @@ impl Connection {
         (self.ts_recent.wrapping_sub(tsval) as i32) <= window
             || now.saturating_duration_since(self.ts_recent_stamp) >= PAWS_IDLE
             || self.ts_recent == 0
-    }
-
-    /// Linux `tcp_disordered_ack`: a pure duplicate ACK (no data, at `RCV.NXT`, acknowledging
-    /// `SND.UNA`, not a window update) whose TSval lags `TS.Recent` by less than about one RTO
-    /// in milliseconds is a reordered ACK, not an old duplicate.
-    fn disordered_ack(&self, seg: &TcpRepr<'_>, behind: i32) -> bool {
-        let f = seg.flags;
-        let seq = SeqNum(seg.seq);
-        let ack = SeqNum(seg.ack);
-        if !f.ack() || f.syn() || f.fin() || !seg.payload.is_empty() {
-            return false;
-        }
-        if seq != self.rcv_nxt || ack != self.snd_una {
-            return false;
-        }
-        // Linux tcp_may_update_window, for an ACK that does not advance SND.UNA.
-        let wnd = u32::from(seg.window) << self.opts.snd_wscale;
-        let updates_window =
-            seq > self.snd_wl1 || (seq == self.snd_wl1 && (wnd > self.snd_wnd || wnd == 0));
-        // Linux compares with `icsk_rto * 1024 / HZ`: the RTO in seconds, times 1024.
-        let replay_window = self.rtt.rto().as_millis().saturating_mul(1024) / 1000;
-        !updates_window && i64::from(behind) <= i64::try_from(replay_window).unwrap_or(i64::MAX)
     }
 
     /// RFC 9293 §3.10.7.4 for SYN-RECEIVED (simultaneous open) and every synchronized state.
@@ -220,13 +232,24 @@ impl Connection {
         }
 
         // PAWS (RFC 7323 §5.3 R1): a timestamp older than TS.Recent marks an old duplicate. It is
-        // not acceptable; the answer is an ACK.
+        // not acceptable; the answer is an ACK, except to an old bare ACK. A RST is judged by
+        // its sequence number alone.
         if let (true, Some(ts)) = (self.opts.timestamps, seg.options.timestamps) {
-            if !flags.rst() && !self.paws_passes(ctx.now, seg, ts.tsval) {
-                ctx.counters.paws_rejected += 1;
-                ctx.counters.dropped_segs += 1;
-                self.ack_out_of_window(ctx, seg);
-                return;
+            if !flags.rst() {
+                match self.paws(ctx.now, seg, ts.tsval) {
+                    Paws::Pass => {}
+                    Paws::OldAck => {
+                        ctx.counters.paws_old_acks += 1;
+                        ctx.counters.dropped_segs += 1;
+                        return;
+                    }
+                    Paws::Reject => {
+                        ctx.counters.paws_rejected += 1;
+                        ctx.counters.dropped_segs += 1;
+                        self.ack_out_of_window(ctx, seg);
+                        return;
+                    }
+                }
             }
         }
 
@@ -857,4 +880,15 @@ pub(crate) fn negotiate(config: &crate::Config, peer_syn: &TcpRepr<'_>) -> Negot
         sack: config.sack && o.sack_permitted,
         timestamps: config.timestamps && o.timestamps.is_some(),
     }
+}
+
+/// What PAWS makes of a segment in a synchronized state ([`Connection::paws`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Paws {
+    /// Not an old duplicate.
+    Pass,
+    /// An old bare ACK, overtaken by newer segments: dropped without an answer.
+    OldAck,
+    /// An old duplicate: dropped and answered with an ACK.
+    Reject,
 }
