@@ -146,7 +146,7 @@ pub struct Args {
     #[arg(long, allow_hyphen_values = true, value_name = "BYTES")]
     pub rcvbuf: Option<String>,
     /// Give up after this many seconds of virtual time [default: one hour plus a bound derived
-    /// from --bytes, the link and the loss].
+    /// from --bytes, the link (rate, queue, delay, jitter) and the loss].
     #[arg(long, allow_hyphen_values = true, value_name = "SECONDS")]
     pub time_limit: Option<String>,
     /// Also print the last N events of the simulation trace (packets with their fate, state
