@@ -31,11 +31,13 @@ pub(crate) struct TimeWait {
     pub last_oow_ack: Option<Instant>,
 }
 
-/// PAWS for the short-lived states, TIME-WAIT and SYN-RECEIVED (RFC 7323 §5.3 R1, Linux
-/// `tcp_paws_reject`): a TSval older than `TS.Recent` is an old duplicate, unless `TS.Recent`
-/// is zero (some hosts stamp their SYN with zero and only then start their clock).
-pub(crate) fn paws_passes(ts_recent: u32, tsval: u32) -> bool {
-    (tsval.wrapping_sub(ts_recent) as i32) >= 0 || ts_recent == 0
+/// PAWS's comparison (RFC 7323 §5.3 R1, Linux `tcp_paws_check`): a TSval lagging `TS.Recent`
+/// by more than `window` ticks marks an old duplicate, unless `TS.Recent` is zero (some hosts
+/// stamp their SYN with zero and only then start their clock). TIME-WAIT and SYN-RECEIVED use
+/// a window of 0 (`tcp_paws_reject`); connections add their own allowances
+/// (`Connection::paws`).
+pub(crate) fn paws_check(ts_recent: u32, tsval: u32, window: i32) -> bool {
+    (ts_recent.wrapping_sub(tsval) as i32) <= window || ts_recent == 0
 }
 
 /// Whether an ACK in reply to an out-of-window or PAWS-rejected segment must be held back
@@ -84,7 +86,7 @@ impl TimeWait {
         let tsval = seg.options.timestamps.map(|t| t.tsval);
         // PAWS (RFC 7323 §5): a timestamp older than TS.Recent marks an old duplicate.
         let paws_reject = match (self.ts, tsval) {
-            (Some((recent, _)), Some(v)) => !paws_passes(recent, v),
+            (Some((recent, _)), Some(v)) => !paws_check(recent, v, 0),
             _ => false,
         };
         if !paws_reject && seq == self.rcv_nxt && (seg_len == 0 || f.rst()) {

@@ -187,8 +187,8 @@ impl Connection {
         }
         // Linux compares with `icsk_rto * 1024 / HZ`: the RTO in seconds, times 1024.
         let replay_window = self.rtt.rto().as_millis().saturating_mul(1024) / 1000;
-        let behind = self.ts_recent.wrapping_sub(tsval) as i32;
-        if i64::from(behind) <= i64::try_from(replay_window).unwrap_or(i64::MAX) {
+        let replay_window = i32::try_from(replay_window).unwrap_or(i32::MAX);
+        if crate::time_wait::paws_check(self.ts_recent, tsval, replay_window) {
             Paws::Pass
         } else {
             Paws::Reject
@@ -196,13 +196,12 @@ impl Connection {
     }
 
     /// Linux `tcp_paws_check`: the TSval lags `TS.Recent` by at most `window` ticks, or
-    /// `TS.Recent` is too old or zero to judge by. With a window of zero it also decides
+    /// `TS.Recent` is zero or too old to judge by. With a window of zero it also decides
     /// whether the TSval may replace `TS.Recent`.
     fn paws_check(&self, now: Instant, tsval: u32, window: i32) -> bool {
         const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 60 * 60);
-        (self.ts_recent.wrapping_sub(tsval) as i32) <= window
+        crate::time_wait::paws_check(self.ts_recent, tsval, window)
             || now.saturating_duration_since(self.ts_recent_stamp) >= PAWS_IDLE
-            || self.ts_recent == 0
     }
 
     /// RFC 9293 §3.10.7.4 for SYN-RECEIVED (simultaneous open) and every synchronized state.

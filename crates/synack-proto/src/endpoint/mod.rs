@@ -1821,7 +1821,7 @@ impl Endpoint {
         let rcv_nxt = h.irs + 1;
         let window = u32::from(h.window);
         let paws_reject = match (h.opts.timestamps, seg.options.timestamps) {
-            (true, Some(ts)) => !f.rst() && !crate::time_wait::paws_passes(h.ts_recent, ts.tsval),
+            (true, Some(ts)) => !f.rst() && !crate::time_wait::paws_check(h.ts_recent, ts.tsval, 0),
             _ => false,
         };
         if seq == h.irs && f == TcpFlags::SYN && !paws_reject {
@@ -1926,7 +1926,7 @@ impl Endpoint {
         // the ACK lies within what we acknowledged (Linux tcp_ack, FLAG_UPDATE_TS_RECENT).
         if let (true, Some(ts)) = (conn.opts.timestamps, seg.options.timestamps) {
             if SeqNum(seg.seq) <= conn.rcv_nxt
-                && crate::time_wait::paws_passes(h.ts_recent, ts.tsval)
+                && crate::time_wait::paws_check(h.ts_recent, ts.tsval, 0)
             {
                 conn.ts_recent = ts.tsval;
             }

@@ -31,19 +31,17 @@ pub fn build(seg: &TcpRepr<'_>) -> Vec<u8> {
 }
 
 /// Drains what the endpoint sends: every datagram must parse, with a valid checksum. Returns
-/// the newest TSval seen, if any.
-pub fn drain(ep: &mut Endpoint) -> Option<u32> {
-    let mut tsval = None;
+/// the timestamps option of the last one that carried it, if any.
+pub fn drain(ep: &mut Endpoint) -> Option<Timestamps> {
+    let mut last = None;
     while let Some(out) = ep.poll_transmit() {
         let parsed = synack_wire::parse_ip(&out).expect("own output parses");
         let tcp = TcpRepr::parse(parsed.payload, parsed.ip.src(), parsed.ip.dst(), true)
             .expect("own output has a valid checksum");
-        if let Some(ts) = tcp.options.timestamps {
-            tsval = Some(ts.tsval);
-        }
+        last = tcp.options.timestamps.or(last);
     }
     while ep.poll_event().is_some() {}
-    tsval
+    last
 }
 
 /// Opens a connection to the scripted peer and completes the handshake by hand, offering
@@ -79,7 +77,7 @@ pub fn open(ep: &mut Endpoint, now: Instant, rng: &mut Rng) -> Peer {
     };
     ep.handle_packet(now, &build(&synack))
         .expect("the SYN-ACK is taken");
-    let last = drain(ep).unwrap_or(0);
+    let last = drain(ep).map_or(0, |ts| ts.tsval);
     assert_eq!(ep.state(handle).unwrap(), State::Established);
     Peer {
         handle,
