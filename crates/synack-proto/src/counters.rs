@@ -90,6 +90,9 @@ pub struct Counters {
     pub paws_rejected: u64,
     /// Bare ACKs dropped by PAWS without an answer, overtaken by newer segments (`PAWSOldAck`).
     pub paws_old_acks: u64,
+    /// Third segments of a handshake whose TSecr echoed no TSval of our SYN+ACKs, dropped with
+    /// an ACK (`TSEcrRejected`, Linux 6.15 and later).
+    pub tsecr_rejected: u64,
     /// ACKs not sent in reply to out-of-window or PAWS-rejected segments, held back by
     /// `Config::invalid_ratelimit` (`TCPACKSkippedSeq`, `TCPACKSkippedPAWS`,
     /// `TCPACKSkippedTimeWait`).

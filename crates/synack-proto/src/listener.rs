@@ -58,4 +58,55 @@ pub(crate) struct HalfOpen {
     pub deadline: Instant,
     /// The third segment arrived while the accept queue was full (Linux `acked`).
     pub acked: bool,
+    /// The TSvals of the first and the latest SYN+ACK sent, when timestamps are in use (Linux
+    /// `snt_tsval_first`, `snt_tsval_last`): the third segment's TSecr must lie between them.
+    pub sent_tsvals: Option<(u32, u32)>,
+    /// When the entry last answered a duplicate SYN or an unacceptable segment (see
+    /// `time_wait::oow_rate_limited`; Linux `last_oow_ack_time`).
+    pub last_oow_ack: Option<Instant>,
+}
+
+impl HalfOpen {
+    /// Whether `tsecr` echoes one of our SYN+ACKs' TSvals (RFC 7323 §4.3; Linux 6.15
+    /// `tcp_check_req`, `TSEcrRejected`); see [`tsecr_within`].
+    pub fn tsecr_acceptable(&self, tsecr: u32) -> bool {
+        tsecr_within(self.sent_tsvals, tsecr)
+    }
+}
+
+/// Whether `tsecr` lies in `first..=last` of the TSvals sent, modulo 2^32 (Linux `between`). A
+/// TSecr of zero is not judged, nor is any TSecr before a TSval was sent.
+fn tsecr_within(sent: Option<(u32, u32)>, tsecr: u32) -> bool {
+    match sent {
+        Some((first, last)) if tsecr != 0 => last.wrapping_sub(first) >= tsecr.wrapping_sub(first),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tsecr_within;
+
+    #[test]
+    fn tsecr_must_lie_between_the_first_and_the_latest_synack_tsval() {
+        let sent = Some((1000, 5000));
+        assert!(tsecr_within(sent, 1000));
+        assert!(tsecr_within(sent, 3000));
+        assert!(tsecr_within(sent, 5000));
+        assert!(!tsecr_within(sent, 999));
+        assert!(!tsecr_within(sent, 5001));
+        assert!(tsecr_within(sent, 0), "zero is not judged");
+        assert!(tsecr_within(None, 77), "nothing stamped, nothing judged");
+    }
+
+    #[test]
+    fn tsecr_range_wraps_around_zero() {
+        let sent = Some((u32::MAX - 5, 10));
+        assert!(tsecr_within(sent, u32::MAX - 5));
+        assert!(tsecr_within(sent, u32::MAX));
+        assert!(tsecr_within(sent, 3));
+        assert!(tsecr_within(sent, 10));
+        assert!(!tsecr_within(sent, 11));
+        assert!(!tsecr_within(sent, u32::MAX - 6));
+    }
 }

@@ -139,7 +139,19 @@ fn timestamp_echo_must_name_an_outbound_value() {
     let (line, msg) = failure(&bad);
     assert_eq!(line, 6);
     assert!(msg.contains("unable to infer live TS ecr"), "{msg}");
-    let scaled = format!("--tcp_ts_ecr_scaled\n{bad}");
+    // An echo between outbound values is interpolated with --tcp_ts_ecr_scaled. (The third
+    // segment is not the place for it: its TSecr must name a SYN+ACK's TSval exactly, Linux
+    // 6.15's TSEcrRejected.)
+    let later = text
+        .replace(
+            "+0 write(4, ..., 10) = 10\n",
+            "+0 < . 1:1(0) ack 1 win 257 <nop,nop,TS val 210 ecr 5050>\n+0 write(4, ..., 10) = 10\n",
+        )
+        .replace("ecr 200>\n", "ecr 210>\n");
+    let (line, msg) = failure(&later);
+    assert_eq!(line, 8);
+    assert!(msg.contains("unable to infer live TS ecr"), "{msg}");
+    let scaled = format!("--tcp_ts_ecr_scaled\n{later}");
     assert_eq!(run(&scaled), ScriptOutcome::Passed);
 }
 

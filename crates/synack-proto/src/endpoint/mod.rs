@@ -1706,6 +1706,8 @@ impl Endpoint {
             first_sent: now,
             deadline: now + self.config.initial_rto,
             acked: false,
+            sent_tsvals: None,
+            last_oow_ack: None,
         };
         let deadline = entry.deadline;
         let (i, _) = self.half_open.insert(entry);
@@ -1755,6 +1757,10 @@ impl Endpoint {
         };
         let (tuple, tos) = (h.tuple, self.listener_tos(h.listener));
         let tcp = self.synack_repr(now, h);
+        if let (Some(ts), Some(h)) = (tcp.options.timestamps, self.half_open.get_mut(i)) {
+            let first = h.sent_tsvals.map_or(ts.tsval, |(first, _)| first);
+            h.sent_tsvals = Some((first, ts.tsval));
+        }
         self.emit(&tuple, tos, &tcp);
     }
 
@@ -1825,7 +1831,22 @@ impl Endpoint {
             _ => false,
         };
         if seq == h.irs && f == TcpFlags::SYN && !paws_reject {
-            // The SYN again (our SYN+ACK was lost or is late): answer it again.
+            // The SYN again (our SYN+ACK was lost or is late): answer it again, at most once per
+            // `invalid_ratelimit`, and restart the retransmission timer from now with the
+            // current backoff (Linux `tcp_check_req`: `mod_timer_pending`, `reqsk_timeout`).
+            let interval = self.config.invalid_ratelimit;
+            let timeout = |retries: u8| {
+                let t = self.config.initial_rto.saturating_mul(1 << retries.min(20));
+                t.min(self.config.max_rto)
+            };
+            let Some(e) = self.half_open.get_mut(i) else {
+                return;
+            };
+            if crate::time_wait::oow_rate_limited(&mut e.last_oow_ack, now, seg, interval) {
+                self.counters.oow_acks_skipped += 1;
+                return;
+            }
+            e.deadline = now + timeout(e.retries);
             self.counters.retrans_segs += 1;
             self.send_synack(now, i);
             self.counters.out_segs -= 1;
@@ -1841,11 +1862,31 @@ impl Endpoint {
         let e_win = rcv_nxt + window;
         let in_window =
             seq == rcv_nxt || (end > rcv_nxt && seq < e_win) || (seq == e_win && seq == end);
-        if paws_reject || !in_window {
-            self.counters.out_of_window += 1;
+        // Linux 6.15: the TSecr of an ACK must echo the TSval of one of our SYN+ACKs.
+        let tsecr_reject = h.opts.timestamps
+            && seg
+                .options
+                .timestamps
+                .is_some_and(|ts| !h.tsecr_acceptable(ts.tsecr));
+        if paws_reject || tsecr_reject || !in_window {
+            if paws_reject {
+                self.counters.paws_rejected += 1;
+            } else if tsecr_reject {
+                self.counters.tsecr_rejected += 1;
+            } else {
+                self.counters.out_of_window += 1;
+            }
             self.counters.dropped_segs += 1;
             if !f.rst() {
-                self.send_half_open_ack(now, &h);
+                let interval = self.config.invalid_ratelimit;
+                let Some(e) = self.half_open.get_mut(i) else {
+                    return;
+                };
+                if crate::time_wait::oow_rate_limited(&mut e.last_oow_ack, now, seg, interval) {
+                    self.counters.oow_acks_skipped += 1;
+                } else {
+                    self.send_half_open_ack(now, &h);
+                }
             }
             return;
         }
@@ -1998,6 +2039,8 @@ impl Endpoint {
             first_sent: now,
             deadline: now,
             acked: false,
+            sent_tsvals: None,
+            last_oow_ack: None,
         };
         if !opts.timestamps {
             // Without timestamps the cookie cannot carry window scaling or SACK (Linux does the same).
@@ -2062,6 +2105,8 @@ impl Endpoint {
             first_sent: now,
             deadline: now,
             acked: true,
+            sent_tsvals: None,
+            last_oow_ack: None,
         };
         self.promote(now, l, &h, seg, State::Listen);
         true
