@@ -58,17 +58,17 @@ def sh(cmd):
         fail(f"'{cmd}' failed: {r.stderr.strip()}")
 
 
-def setns(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            fail(f"setns({path}): {os.strerror(ctypes.get_errno())}")
-    finally:
-        os.close(fd)
+def enter(ns_fd, what):
+    if libc.setns(ns_fd, CLONE_NEWNET) != 0:
+        fail(f"cannot enter {what}: {os.strerror(ctypes.get_errno())}")
 
 
 def open_tun(ns, name):
-    setns(f"/var/run/netns/{ns}")
+    ns_fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
+    try:
+        enter(ns_fd, f"network namespace {ns}")
+    finally:
+        os.close(ns_fd)
     fd = os.open("/dev/net/tun", os.O_RDWR)
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
     return fd
@@ -147,14 +147,12 @@ def one(args, who, seed):
     sh(f"ip netns add {NS_A} && ip netns add {NS_B}")
     relay = None
     try:
-        root = "/proc/self/ns/net"
-        keep = os.open(root, os.O_RDONLY)
+        home = os.open("/proc/self/ns/net", os.O_RDONLY)
         try:
             fds = [open_tun(NS_A, TUN_A), open_tun(NS_B, TUN_B)]
-            if libc.setns(keep, CLONE_NEWNET) != 0:
-                fail("cannot return to the original network namespace")
+            enter(home, "the original network namespace")
         finally:
-            os.close(keep)
+            os.close(home)
         for ns, dev, ip in ((NS_A, TUN_A, IP_A), (NS_B, TUN_B, IP_B)):
             sh(f"ip -n {ns} link set lo up && ip -n {ns} addr add {ip}/24 dev {dev} "
                f"&& ip -n {ns} link set {dev} up")

@@ -66,17 +66,10 @@ pub(crate) struct HalfOpen {
     pub last_oow_ack: Option<Instant>,
 }
 
-impl HalfOpen {
-    /// Whether `tsecr` echoes one of our SYN+ACKs' TSvals (RFC 7323 §4.3; Linux 6.15
-    /// `tcp_check_req`, `TSEcrRejected`); see [`tsecr_within`].
-    pub fn tsecr_acceptable(&self, tsecr: u32) -> bool {
-        tsecr_within(self.sent_tsvals, tsecr)
-    }
-}
-
-/// Whether `tsecr` lies in `first..=last` of the TSvals sent, modulo 2^32 (Linux `between`). A
-/// TSecr of zero is not judged, nor is any TSecr before a TSval was sent.
-fn tsecr_within(sent: Option<(u32, u32)>, tsecr: u32) -> bool {
+/// Whether `tsecr` echoes one of our SYN+ACKs' TSvals (Linux 6.15 `tcp_check_req`,
+/// `TSEcrRejected`): it lies in `first..=last` of the TSvals sent, modulo 2^32 (Linux
+/// `between`). A TSecr of zero is not judged, nor is any TSecr before a TSval was sent.
+pub(crate) fn tsecr_within(sent: Option<(u32, u32)>, tsecr: u32) -> bool {
     match sent {
         Some((first, last)) if tsecr != 0 => last.wrapping_sub(first) >= tsecr.wrapping_sub(first),
         _ => true,

@@ -1804,8 +1804,7 @@ impl Endpoint {
             return;
         }
         h.retries += 1;
-        let timeout = initial.saturating_mul(1 << h.retries.min(20)).min(max_rto);
-        h.deadline = now + timeout;
+        h.deadline = now + synack_timeout(initial, max_rto, h.retries);
         let d = h.deadline;
         self.timers.schedule(TimerKey::HalfOpen(i), d);
         self.counters.retrans_segs += 1;
@@ -1814,10 +1813,11 @@ impl Endpoint {
     }
 
     /// A segment for a half-open entry, checked in the order of Linux's `tcp_check_req` (RFC 9293
-    /// §3.10.7.4 SYN-RECEIVED, RFC 5961): a retransmitted SYN gets the SYN+ACK again; a wrong
-    /// ACK gets RST; a segment outside the window gets a bare ACK; a RST, or a SYN in the
-    /// window, ends the entry (the SYN with a RST, "embryonic reset"); the right ACK completes
-    /// the handshake.
+    /// §3.10.7.4 SYN-RECEIVED, RFC 5961): a retransmitted SYN gets the SYN+ACK again and
+    /// restarts its timer; a wrong ACK gets RST; a segment outside the window, failing PAWS, or
+    /// (Linux 6.15) echoing no TSval of our SYN+ACKs gets a bare ACK and is dropped (both
+    /// answers at most once per `invalid_ratelimit`); a RST, or a SYN in the window, ends the
+    /// entry (the SYN with a RST, "embryonic reset"); the right ACK completes the handshake.
     fn half_open_segment(&mut self, now: Instant, i: u32, seg: &TcpRepr<'_>) {
         let Some(h) = self.half_open.get(i).cloned() else {
             return;
@@ -1834,19 +1834,13 @@ impl Endpoint {
             // The SYN again (our SYN+ACK was lost or is late): answer it again, at most once per
             // `invalid_ratelimit`, and restart the retransmission timer from now with the
             // current backoff (Linux `tcp_check_req`: `mod_timer_pending`, `reqsk_timeout`).
-            let interval = self.config.invalid_ratelimit;
-            let timeout = |retries: u8| {
-                let t = self.config.initial_rto.saturating_mul(1 << retries.min(20));
-                t.min(self.config.max_rto)
-            };
-            let Some(e) = self.half_open.get_mut(i) else {
-                return;
-            };
-            if crate::time_wait::oow_rate_limited(&mut e.last_oow_ack, now, seg, interval) {
-                self.counters.oow_acks_skipped += 1;
+            if self.half_open_answer_held_back(now, i, seg) {
                 return;
             }
-            e.deadline = now + timeout(e.retries);
+            let (initial, max_rto) = (self.config.initial_rto, self.config.max_rto);
+            if let Some(e) = self.half_open.get_mut(i) {
+                e.deadline = now + synack_timeout(initial, max_rto, e.retries);
+            }
             self.counters.retrans_segs += 1;
             self.send_synack(now, i);
             self.counters.out_segs -= 1;
@@ -1867,7 +1861,7 @@ impl Endpoint {
             && seg
                 .options
                 .timestamps
-                .is_some_and(|ts| !h.tsecr_acceptable(ts.tsecr));
+                .is_some_and(|ts| !crate::listener::tsecr_within(h.sent_tsvals, ts.tsecr));
         if paws_reject || tsecr_reject || !in_window {
             if paws_reject {
                 self.counters.paws_rejected += 1;
@@ -1877,16 +1871,8 @@ impl Endpoint {
                 self.counters.out_of_window += 1;
             }
             self.counters.dropped_segs += 1;
-            if !f.rst() {
-                let interval = self.config.invalid_ratelimit;
-                let Some(e) = self.half_open.get_mut(i) else {
-                    return;
-                };
-                if crate::time_wait::oow_rate_limited(&mut e.last_oow_ack, now, seg, interval) {
-                    self.counters.oow_acks_skipped += 1;
-                } else {
-                    self.send_half_open_ack(now, &h);
-                }
+            if !f.rst() && !self.half_open_answer_held_back(now, i, seg) {
+                self.send_half_open_ack(now, &h);
             }
             return;
         }
@@ -1916,6 +1902,20 @@ impl Endpoint {
         }
         self.drop_half_open(i, false);
         self.promote(now, l, &h, seg, State::SynReceived);
+    }
+
+    /// Whether the rate limit holds back the half-open entry's answer to `seg` (Linux
+    /// `tcp_oow_rate_limited` on `last_oow_ack_time`, counted as `TCPACKSkippedSynRecv`).
+    fn half_open_answer_held_back(&mut self, now: Instant, i: u32, seg: &TcpRepr<'_>) -> bool {
+        let interval = self.config.invalid_ratelimit;
+        let Some(e) = self.half_open.get_mut(i) else {
+            return true;
+        };
+        let held = crate::time_wait::oow_rate_limited(&mut e.last_oow_ack, now, seg, interval);
+        if held {
+            self.counters.oow_acks_skipped += 1;
+        }
+        held
     }
 
     /// A bare ACK from a half-open entry (Linux `tcp_v4_reqsk_send_ack`).
@@ -2111,6 +2111,12 @@ impl Endpoint {
         self.promote(now, l, &h, seg, State::Listen);
         true
     }
+}
+
+/// The SYN+ACK retransmission timeout after `retries` retransmissions: `initial` doubled each
+/// time, at most `max` (Linux `reqsk_timeout`).
+fn synack_timeout(initial: Duration, max: Duration, retries: u8) -> Duration {
+    initial.saturating_mul(1 << retries.min(20)).min(max)
 }
 
 /// The window field of our SYN+ACK: the initial receive buffer capped at 65535, rounded down to a
