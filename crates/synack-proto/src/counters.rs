@@ -61,6 +61,11 @@ pub struct Counters {
     pub duplicate_data: u64,
     /// Segments that failed the RFC 9293 §3.10.7.4 acceptability test.
     pub out_of_window: u64,
+    /// Of those, segments that started or ended beyond the right edge of the window and were
+    /// dropped whole (`BeyondWindow`, Linux 6.17 and later).
+    pub beyond_window: u64,
+    /// In-order data dropped because the window was closed (`TCPZeroWindowDrop`).
+    pub zero_window_drops: u64,
     /// RSTs ignored because their sequence number was not acceptable (RFC 5961 §3).
     pub rst_ignored: u64,
     /// Challenge ACKs sent (RFC 5961; `TCPChallengeACK`).

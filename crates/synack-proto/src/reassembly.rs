@@ -3,7 +3,8 @@
 //!
 //! Data is keyed by its 64-bit stream offset (bytes since the peer's ISN + 1), so wrap-around of
 //! 32-bit sequence numbers does not matter here. Any number of holes is allowed; the caller bounds
-//! memory by only inserting data that lies within the receive window. Stored ranges never overlap
+//! memory by only inserting data that starts inside the receive window and ends inside it, or,
+//! while nothing waits to be read, within one segment beyond it. Stored ranges never overlap
 //! and adjacent ranges are merged.
 
 use alloc::collections::BTreeMap;

@@ -253,15 +253,26 @@ impl Connection {
         }
 
         // First: is the sequence number acceptable? Linux's form of the RFC 9293 §3.10.7.4 test
-        // (tcp_sequence): the segment must not end before the left edge we last advertised, nor
-        // start beyond the right edge. It takes ACKs at a zero window, and segments that repeat
-        // old data along with new, which the strict test would throw away with their ACK field.
+        // (tcp_sequence, 6.17 and later): the segment must not end before the left edge we last
+        // advertised, nor end beyond the right edge, a FIN excepted (some stacks send one into
+        // a closed window). It takes ACKs at a zero window, and segments that repeat old data
+        // along with new, which the strict test would throw away with their ACK field. A segment
+        // that starts inside the window and ends beyond it is taken whole while nothing waits to
+        // be read, so that a peer sending oversized (GSO) packets into a small window is not
+        // frozen out; otherwise it is dropped whole rather than trimmed.
         let end = seq + seg_len;
-        let acceptable = end >= self.rcv_wup && seq <= self.rcv_nxt + wnd;
+        let right = self.rcv_nxt + wnd;
+        let beyond = end > right
+            && end - u32::from(flags.fin()) > right
+            && (seq > right || !self.recv_buf.is_empty());
+        let acceptable = end >= self.rcv_wup && !beyond;
         if !acceptable {
             ctx.counters.out_of_window += 1;
             ctx.counters.dropped_segs += 1;
             if !flags.rst() {
+                if beyond {
+                    ctx.counters.beyond_window += 1;
+                }
                 if seg_len > 0 && seq < self.rcv_nxt {
                     ctx.counters.duplicate_data += 1;
                     if !seg.payload.is_empty() {
@@ -684,24 +695,37 @@ impl Connection {
             self.terminate(ctx, Some(Error::ConnectionAborted));
             return;
         }
-        // Trim what lies beyond the window.
-        let wnd = self.rcv_adv.diff(start).max(0) as usize;
+        // Nothing is trimmed at the right edge: the acceptability test let through only what
+        // ends inside the window, or a whole segment while nothing waits to be read (Linux
+        // tcp_data_queue). New data at a closed window, or starting at or beyond its right edge,
+        // is dropped with an immediate ACK (TCPZeroWindowDrop; SKB_DROP_REASON_TCP_OVERWINDOW).
         let mut fin = seg.flags.fin();
-        if payload.len() > wnd {
-            payload = &payload[..wnd];
-            fin = false;
+        let wnd = self.rcv_adv.diff(start);
+        if wnd <= 0 && (!payload.is_empty() || start != self.rcv_nxt) {
+            if start == self.rcv_nxt {
+                ctx.counters.zero_window_drops += 1;
+            }
+            ctx.counters.dropped_segs += 1;
+            self.enter_quickack_mode();
+            self.ack_now = true;
+            return;
         }
         let offset = self.rcv_offset + start.diff(self.rcv_nxt).max(0) as u64;
         let data_len = payload.len() as u64;
         if start == self.rcv_nxt {
             let had_ooo = !self.ooo.is_empty();
             // Everything inside the window we offered is taken, even if scaling let that edge
-            // run a little past the buffer.
+            // run a little past the buffer; and a whole segment when nothing waits to be read
+            // (Linux sk_forced_mem_schedule), which bounds the excess by one segment.
             let room = self
                 .recv_cap
                 .saturating_sub(self.recv_buf.len())
                 .max(self.rcv_adv.diff(self.rcv_nxt).max(0) as usize);
-            let take = payload.len().min(room);
+            let take = if self.recv_buf.is_empty() {
+                payload.len()
+            } else {
+                payload.len().min(room)
+            };
             // Keep the datagram itself when it was handed over (what the out-of-order queue
             // joins is appended behind it, in order); otherwise copy.
             match ctx.rx.keepable(&payload[..take]) {
@@ -806,6 +830,17 @@ impl Connection {
     /// Decides between an immediate and a delayed ACK for in-order data (RFC 9293 §3.8.6.3,
     /// RFC 5681 §4.2: at least every second full-sized segment).
     fn schedule_ack(&mut self, ctx: &mut Ctx<'_>) {
+        // More than a segment's worth unacknowledged while less than half the buffer is free:
+        // the application is not keeping up, and quick-ACK mode ends before it is consulted
+        // (Linux __tcp_ack_snd_check calls __tcp_select_window first, which clears
+        // icsk_ack.quick there). A single oversized (GSO) segment into a filling buffer is then
+        // acknowledged by the delayed-ACK timer.
+        let unacked = self.rcv_nxt.diff(self.rcv_wup).max(0) as u32;
+        if unacked > self.snd_mss
+            && self.recv_cap.saturating_sub(self.recv_buf.len()) < self.recv_cap / 2
+        {
+            self.quickacks = 0;
+        }
         if self.unacked_segs >= 2 || (!self.pingpong && self.quickacks > 0) {
             if !self.pingpong && self.quickacks > 0 {
                 self.quickacks -= 1;
@@ -836,8 +871,11 @@ impl Connection {
                 self.set_state(ctx, State::CloseWait);
                 // More than a full segment since our last ACK, the FIN included, is
                 // acknowledged at once as well (Linux __tcp_ack_snd_check).
+                // So is a FIN that finds the buffer full (Linux: tcp_try_rmem_schedule fails
+                // and sets ICSK_ACK_NOW).
                 let unacked = self.rcv_nxt.diff(self.rcv_wup).max(0) as u32;
-                if self.rcv_offset == 0 || unacked > self.snd_mss {
+                let full = self.recv_buf.len() >= self.recv_cap;
+                if self.rcv_offset == 0 || unacked > self.snd_mss || full {
                     self.ack_now = true;
                 } else if self.delack_deadline.is_none() {
                     self.delack_deadline = Some(ctx.now + ctx.config.delayed_ack);
