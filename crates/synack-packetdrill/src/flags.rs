@@ -29,6 +29,7 @@
 //! | `frto` | `0`, `1` or `2` | `2` | F-RTO after timeouts (`net.ipv4.tcp_frto`; any non-zero value is RFC 5682's SACK-enhanced form where SACK is on) |
 //! | `syncookies` | `0` or `1` | `1` | `net.ipv4.tcp_syncookies` |
 //! | `slow_start_after_idle` | `0` or `1` | `1` | `net.ipv4.tcp_slow_start_after_idle` |
+//! | `tw_reuse` | `0`, `1` or `2` | `2` | `net.ipv4.tcp_tw_reuse` (2: loopback addresses only; a bound port takes its TIME-WAIT tuple over whatever this says) |
 //! | `min_tso_segs` | segments, at least 1 | `2` | `net.ipv4.tcp_min_tso_segs` (where PSH marks the end of a GSO packet) |
 //! | `seed` | integer | `1` | keys ISNs, timestamp offsets and port choice: runs repeat exactly |
 //! | `verbose` | `0` or `1` | `0` | print each call and packet on stderr |
@@ -41,7 +42,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use synack_proto::cc::Algorithm;
-use synack_proto::Config;
+use synack_proto::{Config, TwReuse};
 
 /// Everything the flags configure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,6 +91,8 @@ pub struct Settings {
     pub syncookies: bool,
     /// `net.ipv4.tcp_slow_start_after_idle`.
     pub slow_start_after_idle: bool,
+    /// `net.ipv4.tcp_tw_reuse`.
+    pub tw_reuse: TwReuse,
     /// `net.ipv4.tcp_min_tso_segs`.
     pub min_tso_segs: u32,
     /// The engine's seed.
@@ -128,6 +131,7 @@ impl Default for Settings {
             frto: true,
             syncookies: true,
             slow_start_after_idle: true,
+            tw_reuse: TwReuse::Loopback,
             min_tso_segs: 2,
             seed: 1,
             verbose: false,
@@ -275,6 +279,15 @@ impl Settings {
                 "slow_start_after_idle" | "tcp_slow_start_after_idle" => parse_bool(value)
                     .map(|v| s.slow_start_after_idle = v)
                     .is_some(),
+                "tw_reuse" | "tcp_tw_reuse" => {
+                    let v = match value {
+                        "0" => Some(TwReuse::Off),
+                        "1" => Some(TwReuse::On),
+                        "2" => Some(TwReuse::Loopback),
+                        _ => None,
+                    };
+                    v.map(|v| s.tw_reuse = v).is_some()
+                }
                 "min_tso_segs" | "tcp_min_tso_segs" => match parse_num::<u32>(value) {
                     Some(v @ 1..=255) => {
                         s.min_tso_segs = v;
@@ -290,7 +303,7 @@ impl Settings {
                          rcvbuf, rcvbuf_max, tcp_wmem, sndbuf, sndbuf_max, rmem_max, wmem_max, \
                          mss, mtu, timestamps, sack, window_scaling, syn_retries, \
                          synack_retries, syn_linear_timeouts, retries2, orphan_retries, init_cwnd, congestion_control, \
-                         tlp, frto, syncookies, slow_start_after_idle, min_tso_segs, seed, \
+                         tlp, frto, syncookies, slow_start_after_idle, tw_reuse, min_tso_segs, seed, \
                          verbose)"
                     ));
                     continue;
@@ -343,6 +356,7 @@ impl Settings {
             frto: self.frto,
             syncookies: self.syncookies,
             slow_start_after_idle: self.slow_start_after_idle,
+            tw_reuse: self.tw_reuse,
             min_tso_segs: self.min_tso_segs,
             ..Config::default()
         }
@@ -376,7 +390,7 @@ mod tests {
     fn keys_and_problems() {
         let (s, problems) = Settings::parse(
             "local_ip=192.168.0.2 --tcp-rmem=4096,87380,6291456 mss=1000 bogus=1 timestamps=x \
-             noequals sack=0 cc=reno tcp_frto=0",
+             noequals sack=0 cc=reno tcp_frto=0 tcp_tw_reuse=1 tw_reuse=3",
         );
         assert_eq!(
             s.local_ips,
@@ -393,7 +407,12 @@ mod tests {
         assert_eq!(s.congestion_control, Algorithm::NewReno);
         assert!(!s.engine_config().frto);
         assert!(Settings::parse("").0.engine_config().frto);
-        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert_eq!(s.engine_config().tw_reuse, TwReuse::On);
+        assert_eq!(
+            Settings::parse("").0.engine_config().tw_reuse,
+            TwReuse::Loopback
+        );
+        assert_eq!(problems.len(), 4, "{problems:?}");
     }
 
     #[test]

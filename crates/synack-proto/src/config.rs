@@ -40,6 +40,15 @@ pub struct Config {
     /// `net.ipv4.tcp_invalid_ratelimit`). Two endpoints that each find the other's ACKs
     /// unacceptable would otherwise answer each other forever (an ACK loop).
     pub invalid_ratelimit: Duration,
+    /// When `connect` may take over the 4-tuple of a TIME-WAIT entry for an ephemeral port
+    /// (Linux `net.ipv4.tcp_tw_reuse`, default 2: only where either address is a loopback
+    /// address). An explicitly bound local port takes it over whatever this says, as on Linux.
+    /// Either way the old connection must have used timestamps (PAWS then tells old duplicates
+    /// apart), and the new one starts its sequence numbers 65537 past the old one's.
+    pub tw_reuse: TwReuse,
+    /// How long an entry must have been in TIME-WAIT before `tw_reuse` lets an ephemeral
+    /// `connect` take it over: 1 s (Linux `net.ipv4.tcp_tw_reuse_delay`, 1000 ms).
+    pub tw_reuse_delay: Duration,
     /// How long an orphaned FIN-WAIT-2 connection waits for the peer's FIN: 60 s
     /// (`net.ipv4.tcp_fin_timeout`).
     pub fin_timeout: Duration,
@@ -133,6 +142,8 @@ impl Default for Config {
             orphan_retries: 8,
             time_wait: Duration::from_secs(60),
             invalid_ratelimit: Duration::from_millis(500),
+            tw_reuse: TwReuse::Loopback,
+            tw_reuse_delay: Duration::from_secs(1),
             fin_timeout: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),
             mss: 1460,
@@ -181,4 +192,17 @@ impl Config {
         }
         shift
     }
+}
+
+/// Whether an ephemeral `connect` may reuse a 4-tuple still in TIME-WAIT ([`Config::tw_reuse`];
+/// Linux `net.ipv4.tcp_tw_reuse`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TwReuse {
+    /// Never (`tcp_tw_reuse` = 0): the port is skipped.
+    Off,
+    /// Where either address of the entry is a loopback address (`tcp_tw_reuse` = 2, Linux's
+    /// default).
+    Loopback,
+    /// Always, once the entry is older than [`Config::tw_reuse_delay`] (`tcp_tw_reuse` = 1).
+    On,
 }

@@ -45,7 +45,8 @@ pub struct Counters {
     pub syncookies_failed: u64,
     /// Connections that entered TIME-WAIT (`TW`).
     pub time_waits: u64,
-    /// TIME-WAIT entries reused by a new SYN (`TWRecycled`).
+    /// TIME-WAIT entries reused by a new SYN from the peer or taken over by `connect`
+    /// (`TWRecycled`).
     pub time_wait_recycled: u64,
     /// Half-open entries dropped after SYN+ACK retries ran out.
     pub synack_timeouts: u64,

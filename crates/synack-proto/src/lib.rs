@@ -57,7 +57,7 @@ pub mod timer_wheel;
 pub mod tuple;
 mod txq;
 
-pub use config::Config;
+pub use config::{Config, TwReuse};
 pub use counters::Counters;
 pub use endpoint::{
     CaState, ConnInfo, ConnectOptions, DropReason, Endpoint, Keepalive, Resources, SendFlags,

@@ -25,6 +25,8 @@ pub(crate) struct TimeWait {
     pub ts: Option<(u32, u32)>,
     /// When the entry ends.
     pub deadline: Instant,
+    /// When the connection entered TIME-WAIT (Linux `tw_entry_stamp`).
+    pub entered: Instant,
     /// The connection's TOS byte, kept for the ACKs the entry sends (Linux `tw_tos`).
     pub tos: u8,
     /// When the entry last answered an out-of-window segment (see [`oow_rate_limited`]).

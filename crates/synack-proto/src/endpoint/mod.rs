@@ -568,7 +568,11 @@ impl Endpoint {
 
     /// Starts an active open to `remote` (RFC 9293 §3.10.1): a SYN goes out and the connection is
     /// SYN-SENT. `local` picks the source address and port; `None`, an unspecified address or port
-    /// 0 lets the endpoint choose (an ephemeral port per RFC 6056).
+    /// 0 lets the endpoint choose (an ephemeral port per RFC 6056). Fails with
+    /// [`Error::AddrNotAvailable`] when the 4-tuple is in use or no ephemeral port is free. A
+    /// 4-tuple in TIME-WAIT is taken over, as Linux does, when the old connection used
+    /// timestamps and either `local` names the port or [`Config::tw_reuse`] allows it (the
+    /// entry ends, counted in `time_wait_recycled`).
     pub fn connect(
         &mut self,
         now: Instant,
@@ -614,25 +618,39 @@ impl Endpoint {
                 .find(|a| a.is_ipv4() == want_v4)
                 .ok_or(Error::AddrNotAvailable)?,
         };
+        // A 4-tuple in use is refused (Linux __inet_check_established: EADDRNOTAVAIL), unless
+        // a TIME-WAIT entry holds it and may be taken over (tcp_twsk_unique).
         let port = match local.map(|l| l.port()).filter(|p| *p != 0) {
             Some(p) => {
                 let tuple = FourTuple {
                     local: SocketAddr::new(local_ip, p),
                     remote,
                 };
-                if self.by_tuple.contains_key(&tuple) {
-                    return Err(Error::AddrInUse);
+                match self.by_tuple.get(&tuple) {
+                    None => {}
+                    Some(Owner::TimeWait(i))
+                        if self
+                            .time_wait
+                            .get(*i)
+                            .is_some_and(|tw| tw_reusable(&self.config, tw, now, true)) => {}
+                    Some(_) => return Err(Error::AddrNotAvailable),
                 }
                 p
             }
             None => {
-                let by_tuple = &self.by_tuple;
-                let listen_map = &self.listen_map;
+                let (by_tuple, listen_map) = (&self.by_tuple, &self.listen_map);
+                let (time_wait, config) = (&self.time_wait, &self.config);
                 self.ports
                     .allocate(local_ip, remote, |p| {
                         let l = SocketAddr::new(local_ip, p);
-                        by_tuple.contains_key(&FourTuple { local: l, remote })
-                            || listen_map.contains_key(&l)
+                        listen_map.contains_key(&l)
+                            || match by_tuple.get(&FourTuple { local: l, remote }) {
+                                None => false,
+                                Some(Owner::TimeWait(i)) => !time_wait
+                                    .get(*i)
+                                    .is_some_and(|tw| tw_reusable(config, tw, now, false)),
+                                Some(_) => true,
+                            }
                     })
                     .ok_or(Error::AddrNotAvailable)?
             }
@@ -641,7 +659,17 @@ impl Endpoint {
             local: SocketAddr::new(local_ip, port),
             remote,
         };
-        let iss = self.isn.isn(&tuple, now);
+        let mut iss = self.isn.isn(&tuple, now);
+        if let Some(&Owner::TimeWait(i)) = self.by_tuple.get(&tuple) {
+            // Taken over from TIME-WAIT: sequence numbers start well past the old
+            // connection's, which the peer may still remember (Linux: tw_snd_nxt + 65535 + 2).
+            let old = self.time_wait.get(i).map(|tw| tw.snd_nxt);
+            self.drop_time_wait(i);
+            self.counters.time_wait_recycled += 1;
+            if let Some(old) = old {
+                iss = (old + 65537).get().max(1);
+            }
+        }
         let ts_offset = self.isn.ts_offset(&tuple);
         let mut conn = Connection::new(&self.config, tuple, iss, ts_offset, now);
         conn.app_owned = true;
@@ -1435,6 +1463,7 @@ impl Endpoint {
                 window,
                 ts: c.opts.timestamps.then_some((c.ts_recent, c.ts_offset)),
                 deadline: now + self.config.time_wait,
+                entered: now,
                 tos: c.tos,
                 last_oow_ack: None,
             };
@@ -2130,4 +2159,25 @@ fn synack_window(config: &Config, our_mss: u16, timestamps: bool) -> u16 {
 
 fn is_broadcast(ip: IpAddr) -> bool {
     matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
+}
+
+/// Whether `connect` may take over the 4-tuple of TIME-WAIT entry `tw` (Linux
+/// `tcp_twsk_unique`): the old connection used timestamps, and the local port was bound
+/// explicitly or [`Config::tw_reuse`] allows it for an entry older than
+/// [`Config::tw_reuse_delay`].
+fn tw_reusable(config: &Config, tw: &TimeWait, now: Instant, bound_port: bool) -> bool {
+    if tw.ts.is_none() {
+        return false;
+    }
+    if bound_port {
+        return true;
+    }
+    let allowed = match config.tw_reuse {
+        crate::TwReuse::Off => false,
+        crate::TwReuse::On => true,
+        crate::TwReuse::Loopback => {
+            tw.tuple.local.ip().is_loopback() || tw.tuple.remote.ip().is_loopback()
+        }
+    };
+    allowed && now.saturating_duration_since(tw.entered) > config.tw_reuse_delay
 }
