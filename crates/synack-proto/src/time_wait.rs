@@ -4,8 +4,10 @@
 //! The entry remembers only what it needs to answer a retransmitted FIN with the final ACK again
 //! and restart its 2 MSL timer, to refuse old duplicates, and to accept a new SYN for the same
 //! 4-tuple when that SYN is safely beyond the old connection (RFC 9293 §3.10.7.4, RFC 6191 with
-//! timestamps). Its ACKs to bare out-of-window segments are rate-limited ([`oow_rate_limited`],
-//! Linux `tcp_timewait_check_oow_rate_limit`), which also serves connections.
+//! timestamps), or to let `connect` take the 4-tuple over as Linux's `tcp_twsk_unique` does
+//! (`Config::tw_reuse`). Its ACKs to bare out-of-window segments are rate-limited
+//! ([`oow_rate_limited`], Linux `tcp_timewait_check_oow_rate_limit`), which also serves
+//! connections.
 
 use crate::seq::SeqNum;
 use crate::time::Instant;

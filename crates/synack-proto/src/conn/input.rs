@@ -699,7 +699,7 @@ impl Connection {
         // ends inside the window, or a whole segment while nothing waits to be read (Linux
         // tcp_data_queue). New data at a closed window, or starting at or beyond its right edge,
         // is dropped with an immediate ACK (TCPZeroWindowDrop; SKB_DROP_REASON_TCP_OVERWINDOW).
-        let mut fin = seg.flags.fin();
+        let fin = seg.flags.fin();
         let wnd = self.rcv_adv.diff(start);
         if wnd <= 0 && (!payload.is_empty() || start != self.rcv_nxt) {
             if start == self.rcv_nxt {
@@ -714,29 +714,23 @@ impl Connection {
         let data_len = payload.len() as u64;
         if start == self.rcv_nxt {
             let had_ooo = !self.ooo.is_empty();
-            // Everything inside the window we offered is taken, even if scaling let that edge
-            // run a little past the buffer; and a whole segment when nothing waits to be read
-            // (Linux sk_forced_mem_schedule), which bounds the excess by one segment.
-            let room = self
-                .recv_cap
-                .saturating_sub(self.recv_buf.len())
-                .max(self.rcv_adv.diff(self.rcv_nxt).max(0) as usize);
-            let take = if self.recv_buf.is_empty() {
-                payload.len()
-            } else {
-                payload.len().min(room)
-            };
+            // All of it is taken: the acceptability test let through only what ends inside the
+            // window we offered (even if scaling let that edge run a little past the buffer), or
+            // a whole segment while nothing waits to be read (Linux sk_forced_mem_schedule),
+            // which bounds the excess by one segment.
+            let take = payload.len();
+            debug_assert!(
+                self.recv_buf.is_empty() || take as i64 <= i64::from(wnd),
+                "in-order data past the window while data waits to be read"
+            );
             // Keep the datagram itself when it was handed over (what the out-of-order queue
             // joins is appended behind it, in order); otherwise copy.
-            match ctx.rx.keepable(&payload[..take]) {
+            match ctx.rx.keepable(payload) {
                 Some(range) if take > 0 => {
                     self.recv_buf.push_pending(take);
                     ctx.rx.claim = Some((ctx.handle.index, range));
                 }
-                _ => self.recv_buf.push_copy(&payload[..take]),
-            }
-            if take < payload.len() {
-                fin = false;
+                _ => self.recv_buf.push_copy(payload),
             }
             self.rcv_nxt += take as u32;
             self.rcv_offset += take as u64;
@@ -835,10 +829,7 @@ impl Connection {
         // (Linux __tcp_ack_snd_check calls __tcp_select_window first, which clears
         // icsk_ack.quick there). A single oversized (GSO) segment into a filling buffer is then
         // acknowledged by the delayed-ACK timer.
-        let unacked = self.rcv_nxt.diff(self.rcv_wup).max(0) as u32;
-        if unacked > self.snd_mss
-            && self.recv_cap.saturating_sub(self.recv_buf.len()) < self.recv_cap / 2
-        {
+        if self.rcv_unacked() > self.snd_mss && self.recv_free() < self.recv_cap / 2 {
             self.quickacks = 0;
         }
         if self.unacked_segs >= 2 || (!self.pingpong && self.quickacks > 0) {
@@ -873,9 +864,10 @@ impl Connection {
                 // acknowledged at once as well (Linux __tcp_ack_snd_check).
                 // So is a FIN that finds the buffer full (Linux: tcp_try_rmem_schedule fails
                 // and sets ICSK_ACK_NOW).
-                let unacked = self.rcv_nxt.diff(self.rcv_wup).max(0) as u32;
-                let full = self.recv_buf.len() >= self.recv_cap;
-                if self.rcv_offset == 0 || unacked > self.snd_mss || full {
+                if self.rcv_offset == 0
+                    || self.rcv_unacked() > self.snd_mss
+                    || self.recv_free() == 0
+                {
                     self.ack_now = true;
                 } else if self.delack_deadline.is_none() {
                     self.delack_deadline = Some(ctx.now + ctx.config.delayed_ack);

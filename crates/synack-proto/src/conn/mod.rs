@@ -725,6 +725,17 @@ impl Connection {
         self.send_cap.saturating_sub(self.send_buf.len())
     }
 
+    /// Free space in the receive buffer, in window bytes (Linux `tcp_space`).
+    pub(crate) fn recv_free(&self) -> usize {
+        self.recv_cap.saturating_sub(self.recv_buf.len())
+    }
+
+    /// Bytes received since our last ACK (`RCV.NXT` less the left edge we last advertised,
+    /// Linux `rcv_nxt - rcv_wup`).
+    pub(crate) fn rcv_unacked(&self) -> u32 {
+        self.rcv_nxt.diff(self.rcv_wup).max(0) as u32
+    }
+
     /// Nothing queued and nothing in flight: the send-time clocks stop (Linux
     /// `tcp_rtx_and_write_queues_empty`).
     pub(crate) fn send_idle(&self) -> bool {

@@ -76,8 +76,7 @@ impl Connection {
     pub(crate) fn select_window(&mut self, syn: bool) -> u16 {
         // Free space, but no more than the window we are willing to offer yet (Linux
         // __tcp_select_window: free_space = min(free_space, rcv_ssthresh)).
-        let free =
-            (self.recv_cap.saturating_sub(self.recv_buf.len()) as u32).min(self.rcv_ssthresh);
+        let free = (self.recv_free() as u32).min(self.rcv_ssthresh);
         let current = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
         let threshold = (self.recv_cap as u32 / 2).min(u32::from(self.our_mss));
         // Receiver-side silly window avoidance: offer more only in steps of at least one MSS (or
@@ -126,8 +125,7 @@ impl Connection {
         if 2 * now_wnd > clamp {
             return false;
         }
-        let free =
-            (self.recv_cap.saturating_sub(self.recv_buf.len()) as u32).min(self.rcv_ssthresh);
+        let free = (self.recv_free() as u32).min(self.rcv_ssthresh);
         let unit = 1u32 << self.opts.rcv_wscale;
         let new_wnd = free & !(unit - 1);
         new_wnd > 0 && new_wnd >= 2 * now_wnd

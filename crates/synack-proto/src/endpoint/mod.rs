@@ -629,10 +629,7 @@ impl Endpoint {
                 match self.by_tuple.get(&tuple) {
                     None => {}
                     Some(Owner::TimeWait(i))
-                        if self
-                            .time_wait
-                            .get(*i)
-                            .is_some_and(|tw| tw_reusable(&self.config, tw, now, true)) => {}
+                        if tw_reusable(&self.config, self.time_wait.get(*i), now, true) => {}
                     Some(_) => return Err(Error::AddrNotAvailable),
                 }
                 p
@@ -646,9 +643,9 @@ impl Endpoint {
                         listen_map.contains_key(&l)
                             || match by_tuple.get(&FourTuple { local: l, remote }) {
                                 None => false,
-                                Some(Owner::TimeWait(i)) => !time_wait
-                                    .get(*i)
-                                    .is_some_and(|tw| tw_reusable(config, tw, now, false)),
+                                Some(Owner::TimeWait(i)) => {
+                                    !tw_reusable(config, time_wait.get(*i), now, false)
+                                }
                                 Some(_) => true,
                             }
                     })
@@ -2165,10 +2162,10 @@ fn is_broadcast(ip: IpAddr) -> bool {
 /// `tcp_twsk_unique`): the old connection used timestamps, and the local port was bound
 /// explicitly or [`Config::tw_reuse`] allows it for an entry older than
 /// [`Config::tw_reuse_delay`].
-fn tw_reusable(config: &Config, tw: &TimeWait, now: Instant, bound_port: bool) -> bool {
-    if tw.ts.is_none() {
+fn tw_reusable(config: &Config, tw: Option<&TimeWait>, now: Instant, bound_port: bool) -> bool {
+    let Some(tw) = tw.filter(|tw| tw.ts.is_some()) else {
         return false;
-    }
+    };
     if bound_port {
         return true;
     }
