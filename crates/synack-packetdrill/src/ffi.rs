@@ -21,6 +21,7 @@ use crate::errno::Errno;
 use crate::flags::Settings;
 use crate::socket::{PollFd, SockAddr, TCP_INQ};
 use crate::stack::Stack;
+use crate::sysctl::Sysctls;
 
 /// `void (*free)(void *userdata)`.
 pub type FreeFn = unsafe extern "C" fn(*mut c_void);
@@ -1079,7 +1080,14 @@ pub fn interface(flags: &str) -> PacketdrillInterface {
     for p in problems {
         eprintln!("synack-packetdrill: {p}");
     }
-    let stack = Box::new(Stack::new(settings));
+    let stack = if settings.sysctls {
+        let sysctls = Sysctls::snapshot();
+        let stack = Box::new(Stack::new(sysctls.settings(flags)));
+        stack.follow_sysctls(flags, sysctls);
+        stack
+    } else {
+        Box::new(Stack::new(settings))
+    };
     PacketdrillInterface {
         userdata: Box::into_raw(stack) as *mut c_void,
         free: Some(pd_free),

@@ -3,7 +3,10 @@
 //! packetdrill hands the shared object the text of its `--so_flags` option unchanged, e.g.
 //! `--so_flags="local_ip=192.168.0.2 tcp_rmem=4096,540000,15728640"`. The defaults are the
 //! values `gtests/net/common/defaults.sh` of packetdrill's Linux test suite gives the kernel, so
-//! that scripts written against that configuration run unchanged.
+//! that scripts written against that configuration run unchanged. Where `/proc/sys` can be read,
+//! the network namespace's TCP sysctls replace those defaults (flags still win over them), and a
+//! sysctl the script itself changes wins over the flags, as it would on Linux: see
+//! [`crate::sysctl`]. `sysctls=0` keeps to the defaults and the flags.
 //!
 //! | key | value | default | Linux knob it stands for |
 //! |---|---|---|---|
@@ -31,6 +34,7 @@
 //! | `slow_start_after_idle` | `0` or `1` | `1` | `net.ipv4.tcp_slow_start_after_idle` |
 //! | `tw_reuse` | `0`, `1` or `2` | `2` | `net.ipv4.tcp_tw_reuse` (2: loopback addresses only; a bound port takes its TIME-WAIT tuple over whatever this says) |
 //! | `min_tso_segs` | segments, at least 1 | `2` | `net.ipv4.tcp_min_tso_segs` (where PSH marks the end of a GSO packet) |
+//! | `sysctls` | `0` or `1` | `1` | follow the namespace's TCP sysctls that a script changes (see [`crate::sysctl`]) |
 //! | `seed` | integer | `1` | keys ISNs, timestamp offsets and port choice: runs repeat exactly |
 //! | `verbose` | `0` or `1` | `0` | print each call and packet on stderr |
 //!
@@ -95,6 +99,8 @@ pub struct Settings {
     pub tw_reuse: TwReuse,
     /// `net.ipv4.tcp_min_tso_segs`.
     pub min_tso_segs: u32,
+    /// Follow the sysctls a script changes ([`crate::sysctl`]).
+    pub sysctls: bool,
     /// The engine's seed.
     pub seed: u64,
     /// Print each call and packet on stderr.
@@ -133,6 +139,7 @@ impl Default for Settings {
             slow_start_after_idle: true,
             tw_reuse: TwReuse::Loopback,
             min_tso_segs: 2,
+            sysctls: true,
             seed: 1,
             verbose: false,
         }
@@ -295,6 +302,7 @@ impl Settings {
                     }
                     _ => false,
                 },
+                "sysctls" => parse_bool(value).map(|v| s.sysctls = v).is_some(),
                 "seed" => parse_num(value).map(|v| s.seed = v).is_some(),
                 "verbose" | "v" => parse_bool(value).map(|v| s.verbose = v).is_some(),
                 _ => {
@@ -303,7 +311,7 @@ impl Settings {
                          rcvbuf, rcvbuf_max, tcp_wmem, sndbuf, sndbuf_max, rmem_max, wmem_max, \
                          mss, mtu, timestamps, sack, window_scaling, syn_retries, \
                          synack_retries, syn_linear_timeouts, retries2, orphan_retries, init_cwnd, congestion_control, \
-                         tlp, frto, syncookies, slow_start_after_idle, tw_reuse, min_tso_segs, seed, \
+                         tlp, frto, syncookies, slow_start_after_idle, tw_reuse, min_tso_segs, sysctls, seed, \
                          verbose)"
                     ));
                     continue;

@@ -52,7 +52,9 @@
 //! (IPv4 or IPv6, repeatable), the buffer sizes of packetdrill's Linux defaults
 //! (`tcp_rmem=4096,540000,15728640`: a 15 MiB receive buffer maximum gives window scale 8, as
 //! on Linux; `tcp_wmem=4096,262144,4194304`), `mss`, `timestamps`, `sack`, `syn_retries`, ...,
-//! `seed` and `verbose`. Unknown keys are reported on stderr and ignored.
+//! `seed` and `verbose`. Unknown keys are reported on stderr and ignored. TCP sysctls that the
+//! script changes (`defaults.sh`, `` `sysctl -q net.ipv4.tcp_rmem=...` ``) override the flags
+//! they stand for, as on Linux: see [`sysctl`].
 //!
 //! # Tests
 //! - `tests/c_abi.rs` fills the interface with [`packetdrill_interface_init`] and drives
@@ -85,6 +87,7 @@ pub mod flags;
 pub mod socket;
 pub mod stack;
 mod sys;
+pub mod sysctl;
 
 pub use errno::Errno;
 pub use ffi::{interface, packetdrill_interface_init, PacketdrillInterface};

@@ -427,6 +427,7 @@ impl Stack {
             if protocol != 0 && protocol != libc::IPPROTO_TCP {
                 return Err(Errno::PROTONOSUPPORT);
             }
+            st.refresh_from_sysctls();
             let s = Self::new_sock(
                 v6,
                 ty & libc::SOCK_NONBLOCK != 0,

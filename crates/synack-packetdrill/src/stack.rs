@@ -48,6 +48,7 @@ use synack_proto::{Config, ConnHandle, Duration, Endpoint, Error, Event, Instant
 use crate::errno::Errno;
 use crate::flags::Settings;
 use crate::socket::Sock;
+use crate::sysctl::Sysctls;
 
 /// What `gettimeofday` reads at virtual time zero: 2001-09-09 01:46:40 UTC, in microseconds.
 /// Fixed, so that runs repeat exactly.
@@ -85,6 +86,9 @@ pub(crate) struct State {
     pub settings: Settings,
     /// The engine's configuration; socket options may change it until the engine starts.
     pub cfg: Config,
+    /// The flags text and the sysctl snapshot, when the stack follows the sysctls a script
+    /// changes.
+    follow: Option<(String, Sysctls)>,
     ep: Option<Endpoint>,
     /// The virtual clock.
     pub now: Instant,
@@ -118,6 +122,7 @@ impl State {
         State {
             settings,
             cfg,
+            follow: None,
             ep: None,
             now: Instant::ZERO,
             outq: VecDeque::new(),
@@ -156,6 +161,27 @@ impl State {
         }
         self.ep
             .get_or_insert_with(|| Endpoint::new(Config::default(), 0))
+    }
+
+    /// Before the engine starts and while no socket is open: the settings again from the
+    /// namespace's sysctls and the flags, with every followed sysctl the script has changed
+    /// since the stack started winning over the flags ([`crate::sysctl`]).
+    pub fn refresh_from_sysctls(&mut self) {
+        if self.started() || !self.files.is_empty() {
+            return;
+        }
+        let Some((flags, sysctls)) = &self.follow else {
+            return;
+        };
+        let settings = sysctls.settings(flags);
+        if settings != self.settings {
+            self.log(format_args!(
+                "sysctls changed since the start: {}",
+                sysctls.changed().join(" ")
+            ));
+            self.cfg = settings.engine_config();
+            self.settings = settings;
+        }
     }
 
     /// The engine if it has started.
@@ -313,7 +339,13 @@ impl Stack {
         }
     }
 
-    /// The settings the stack was made with.
+    /// Makes the stack follow the sysctls a script changes: `flags` is the `--so_flags` text
+    /// the settings came from, `sysctls` the snapshot to compare with ([`crate::sysctl`]).
+    pub fn follow_sysctls(&self, flags: &str, sysctls: Sysctls) {
+        self.lock().follow = Some((flags.to_string(), sysctls));
+    }
+
+    /// The settings in force (the flags', and the sysctls' a script changed).
     pub fn settings(&self) -> Settings {
         self.lock().settings.clone()
     }

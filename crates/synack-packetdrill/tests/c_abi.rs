@@ -47,7 +47,14 @@ fn sockaddr_in(a: SocketAddrV4) -> libc::sockaddr_in {
 }
 
 impl Ifc {
+    /// The interface for `flags`, with `sysctls=0` added: the tests do not depend on the
+    /// machine's sysctls.
     fn init(flags: &str) -> Ifc {
+        Ifc::init_exactly(&format!("{flags} sysctls=0"))
+    }
+
+    /// The interface for exactly `flags`.
+    fn init_exactly(flags: &str) -> Ifc {
         let mut ifc = PacketdrillInterface::default();
         let flags = CString::new(flags).unwrap();
         // SAFETY: a NUL-terminated string and a writable interface struct.
@@ -377,6 +384,20 @@ fn segment(
     build_tcp(REMOTE.into(), LOCAL.into(), 64, &t).unwrap()
 }
 
+/// The remote end's SYN options: `<mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>`.
+fn remote_syn_options() -> TcpOptions {
+    TcpOptions {
+        mss: Some(1460),
+        sack_permitted: true,
+        timestamps: Some(Timestamps {
+            tsval: 100,
+            tsecr: 0,
+        }),
+        window_scale: Some(7),
+        ..TcpOptions::default()
+    }
+}
+
 fn ts(tsval: u32, tsecr: u32) -> TcpOptions {
     TcpOptions {
         timestamps: Some(Timestamps { tsval, tsecr }),
@@ -418,16 +439,7 @@ fn passive_open_data_both_ways_and_close() {
     // SYN from the remote end, as packetdrill's `< S 0:0(0) win 32792 <mss 1460,sackOK,TS val
     // 100 ecr 0,nop,wscale 7>` makes it.
     let t0 = ifc.now();
-    let syn_opts = TcpOptions {
-        mss: Some(1460),
-        sack_permitted: true,
-        timestamps: Some(Timestamps {
-            tsval: 100,
-            tsecr: 0,
-        }),
-        window_scale: Some(7),
-        ..TcpOptions::default()
-    };
+    let syn_opts = remote_syn_options();
     ifc.send_packet(&segment(
         40_000,
         8080,
@@ -931,7 +943,7 @@ fn dlopen_the_built_shared_object() {
     // SAFETY: the symbol is `packetdrill_interface_init`, of exactly this type.
     let init: Init = unsafe { std::mem::transmute::<*mut c_void, Init>(sym) };
     let mut raw = PacketdrillInterface::default();
-    let flags = CString::new("local_ip=192.168.0.2").unwrap();
+    let flags = CString::new("local_ip=192.168.0.2 sysctls=0").unwrap();
     // SAFETY: a NUL-terminated string and a writable interface struct.
     unsafe { init(flags.as_ptr(), &mut raw) };
     let ifc = Ifc(raw);
@@ -1065,4 +1077,85 @@ fn a_c_program_drives_the_shared_object() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+/// `SYNACK_REQUIRE_NETNS=1`: tests that need a network namespace must run.
+fn netns_required() -> bool {
+    std::env::var("SYNACK_REQUIRE_NETNS").is_ok_and(|v| v == "1")
+}
+
+/// The SYN-ACK a fresh listener of `ifc` answers a SYN (with timestamps and window scale 7)
+/// with.
+fn synack_of_listener(ifc: Ifc) -> Seg {
+    let lfd = ifc.socket();
+    assert!(lfd >= 0, "socket: errno {}", errno());
+    assert_eq!(ifc.bind(lfd, SocketAddrV4::new(LOCAL, 8080)), 0);
+    assert_eq!(ifc.listen(lfd, 1), 0);
+    let syn_opts = remote_syn_options();
+    ifc.send_packet(&segment(
+        40_000,
+        8080,
+        1,
+        0,
+        TcpFlags::SYN,
+        65_535,
+        syn_opts,
+        &[],
+    ));
+    let (synack, _) = ifc.receive();
+    assert_eq!(synack.flags, TcpFlags::SYN | TcpFlags::ACK);
+    synack
+}
+
+/// The stack reads the network namespace's TCP sysctls as the kernel would: the namespace's
+/// values replace the built-in defaults, explicit flags win over those, and a sysctl changed
+/// after the stack started (as a script's `sysctl` command changes it) wins over the flags
+/// when the first socket is made; `sysctls=0` ignores the namespace.
+#[test]
+fn the_namespaces_sysctls_are_followed() {
+    let write = |name: &str, v: &str| {
+        std::fs::write(format!("/proc/sys/net/ipv4/{name}"), v)
+            .unwrap_or_else(|e| panic!("writing {name}: {e}"))
+    };
+    let run = synack::netns::run(move || {
+        // Linux's own defaults in a namespace of our own: a 6 MiB buffer limit, window scale 7.
+        write("tcp_rmem", "4096 131072 6291456");
+        write("tcp_timestamps", "1");
+
+        let ifc = Ifc::init_exactly("local_ip=192.168.0.2");
+        let s = synack_of_listener(ifc);
+        assert_eq!(s.options.window_scale, Some(7), "the namespace's tcp_rmem");
+        assert!(s.options.timestamps.is_some());
+        ifc.free();
+
+        // A flag wins over the namespace.
+        let ifc = Ifc::init_exactly("local_ip=192.168.0.2 tcp_rmem=4096,540000,15728640");
+        let s = synack_of_listener(ifc);
+        assert_eq!(s.options.window_scale, Some(8), "the flag's tcp_rmem");
+        ifc.free();
+
+        // A script's sysctl commands run after the stack started: they win over the flag.
+        let ifc = Ifc::init_exactly("local_ip=192.168.0.2 tcp_rmem=4096,540000,15728640");
+        write("tcp_rmem", "4096 131072 33554432");
+        write("tcp_timestamps", "0");
+        let s = synack_of_listener(ifc);
+        assert_eq!(
+            s.options.window_scale,
+            Some(10),
+            "tcp_rmem changed to 32 MiB"
+        );
+        assert_eq!(s.options.timestamps, None, "tcp_timestamps changed to 0");
+        ifc.free();
+
+        // sysctls=0: the built-in defaults (defaults.sh's) and the flags alone.
+        let ifc = Ifc::init_exactly("local_ip=192.168.0.2 sysctls=0");
+        let s = synack_of_listener(ifc);
+        assert_eq!(s.options.window_scale, Some(8));
+        assert!(s.options.timestamps.is_some());
+        ifc.free();
+    });
+    if let Err(e) = run {
+        assert!(!netns_required(), "SYNACK_REQUIRE_NETNS=1 but: {e}");
+        eprintln!("the_namespaces_sysctls_are_followed: skipped: {e} (needs root)");
+    }
 }

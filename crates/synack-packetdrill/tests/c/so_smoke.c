@@ -144,7 +144,7 @@ int main(int argc, char **argv)
 		FAIL("dlsym: %s", dlerror());
 	struct iface ifc;
 	memset(&ifc, 0, sizeof(ifc));
-	init("local_ip=192.168.0.2", &ifc);
+	init("local_ip=192.168.0.2 sysctls=0", &ifc);
 	void *u = ifc.userdata;
 	if (!u || !ifc.splice || !ifc.fcntl || !ifc.ioctl)
 		FAIL("the interface is not filled");

@@ -64,6 +64,11 @@ pub struct Config {
     pub tolerance_percent: f64,
     /// Print events as they run.
     pub verbose: bool,
+    /// When set, the run is inside a network namespace of its own and the script's shell
+    /// commands are read for the sysctls they set (see [`sysctl_assignments`]), which are then
+    /// written to `/proc/sys`; files the commands run (`defaults.sh`) are looked up in this
+    /// directory. When unset, commands are skipped.
+    pub sysctl_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -76,6 +81,7 @@ impl Default for Config {
             tolerance_usecs: 4000,
             tolerance_percent: 12.5,
             verbose: false,
+            sysctl_dir: None,
         }
     }
 }
@@ -235,6 +241,14 @@ pub fn run(text: &str, cfg: &Config) -> Outcome {
         }
     }
     let so = So::init(&cfg.so_flags);
+    // The init command (a backquoted command before the first event) runs after the shared
+    // object's init and before the events, as in packetdrill's `run_script`.
+    let first_event = script.events.first().map_or(u32::MAX, |e| e.line);
+    if let (Some(dir), Some((init, line))) = (&cfg.sysctl_dir, script.commands.first()) {
+        if *line < first_event {
+            write_sysctls(&cfg, sysctl_assignments(init, dir));
+        }
+    }
     let sync = Arc::new(Sync {
         run: Mutex::new(Shared {
             cfg: cfg.clone(),
@@ -419,8 +433,11 @@ fn run_events(so: So, sync: &Sync, events: &[Event]) -> Result<(), String> {
                     g = invoke(so, sync, g, &e, s, false)?;
                 }
             }
-            Action::Command(_) => {
+            Action::Command(text) => {
                 g = wait_for_event(so, sync, g, &e)?;
+                if let Some(dir) = g.cfg.sysctl_dir.clone() {
+                    write_sysctls(&g.cfg, sysctl_assignments(text, &dir));
+                }
             }
             Action::Code(text) => {
                 g = wait_for_event(so, sync, g, &e)?;
@@ -435,6 +452,81 @@ fn run_events(so: So, sync: &Sync, events: &[Event]) -> Result<(), String> {
         return Err(f);
     }
     Ok(())
+}
+
+// ----- shell commands --------------------------------------------------------------------------
+
+/// The sysctl assignments of a script's shell command, as `(/proc/sys path, value)` pairs, in
+/// order: `sysctl [-q] [-e] [-w] key=value ...` (a key with dots or slashes; the value unquoted,
+/// `$((a*b))` products worked out), `set_sysctls.py /proc/sys/...=value ...`, and the same in a
+/// file the command runs whose name ends in `defaults.sh` (looked up in `dir` by its last path
+/// component). Only `net/ipv4/` and `net/core/` keys are kept, and anything else a command does
+/// is not done: this is a reading of the commands, not a shell.
+pub fn sysctl_assignments(text: &str, dir: &std::path::Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    // A backslash at the end of a line continues the command on the next.
+    let text = text.replace("\\\n", " ");
+    for line in text.lines().flat_map(|l| l.split(';')) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(cmd) = words.first() else { continue };
+        if cmd.ends_with("defaults.sh") {
+            let name = cmd.rsplit('/').next().unwrap_or(cmd);
+            if let Ok(t) = std::fs::read_to_string(dir.join(name)) {
+                out.extend(sysctl_assignments(&t, dir));
+            }
+            continue;
+        }
+        let is_sysctl = *cmd == "sysctl";
+        if !is_sysctl && !cmd.ends_with("set_sysctls.py") {
+            continue;
+        }
+        for w in &words[1..] {
+            let Some((key, value)) = w.split_once('=') else {
+                continue;
+            };
+            let key = key.trim_start_matches("/proc/sys/").replace('.', "/");
+            if !(key.starts_with("net/ipv4/") || key.starts_with("net/core/")) {
+                continue;
+            }
+            // Values with spaces are quoted: take the rest of the line from the key on.
+            let value = if value.starts_with('"') {
+                let start = line.find(w).map_or(0, |i| i + w.len() - value.len());
+                let rest = &line[start + 1..];
+                rest.split('"').next().unwrap_or("").to_string()
+            } else {
+                value.to_string()
+            };
+            let value = value
+                .split_whitespace()
+                .map(expand_product)
+                .collect::<Vec<_>>()
+                .join("\t");
+            out.push((format!("/proc/sys/{key}"), value));
+        }
+    }
+    out
+}
+
+/// Writes the assignments. One that fails (a value the namespace refuses) is reported when
+/// verbose and otherwise passed over, as the `sysctl` lines of `defaults.sh` are by its shell.
+fn write_sysctls(cfg: &Config, assignments: Vec<(String, String)>) {
+    for (path, value) in assignments {
+        if let Err(err) = std::fs::write(&path, &value) {
+            log(cfg, format!("writing {value:?} to {path}: {err}"));
+        }
+    }
+}
+
+/// `$((a*b*c))` as its product; any other word unchanged.
+fn expand_product(w: &str) -> String {
+    w.strip_prefix("$((")
+        .and_then(|r| r.strip_suffix("))"))
+        .and_then(|e| {
+            e.split('*')
+                .map(|f| f.trim().parse::<u64>().ok())
+                .product::<Option<u64>>()
+        })
+        .map_or_else(|| w.to_string(), |v| v.to_string())
 }
 
 // ----- code events -----------------------------------------------------------------------------
@@ -533,6 +625,25 @@ fn code_event(so: So, g: &mut Shared, text: &str, line: u32) -> Result<(), Strin
     let mut out = String::new();
     for (name, v) in vars {
         out.push_str(&format!("{name} = {v}\n"));
+    }
+    // packetdrill also reads SO_MEMINFO (nine u32s) into SK_MEMINFO_* variables.
+    let (r, mem) = so.getsockopt(fd, libc::SOL_SOCKET, libc::SO_MEMINFO, 36);
+    if r.0 == 0 && mem.len() == 36 {
+        let names = [
+            "SK_MEMINFO_RMEM_ALLOC",
+            "SK_MEMINFO_RCVBUF",
+            "SK_MEMINFO_WMEM_ALLOC",
+            "SK_MEMINFO_SNDBUF",
+            "SK_MEMINFO_FWD_ALLOC",
+            "SK_MEMINFO_WMEM_QUEUED",
+            "SK_MEMINFO_OPTMEM",
+            "SK_MEMINFO_BACKLOG",
+            "SK_MEMINFO_DROPS",
+        ];
+        for (name, v) in names.iter().zip(mem.chunks_exact(4)) {
+            let v = u32::from_ne_bytes([v[0], v[1], v[2], v[3]]);
+            out.push_str(&format!("{name} = {v}\n"));
+        }
     }
     out.push_str(&format!("_line = {line}\n{}\n", dedent(text)));
     g.code.push(out);
