@@ -818,8 +818,10 @@ fn sliding_window() -> Run {
          and #3, from SND.UNA (the oldest unacknowledged byte) to SND.UNA + SND.WND (the window \
          the receiver last advertised). Here the receiver's buffer holds 8000 bytes and it \
          offers 8000 in its SYN+ACK, so the client sends 8 segments and must stop: the other \
-         8000 bytes are in #4. Each ACK moves the window's left edge: the bytes it acknowledges \
-         join #1 and leave the send buffer, they will never be resent. The receiver advertises \
+         8000 bytes are in #4. The receiver acknowledges the first four segments one by one \
+         (quick ACKs, for half its window's worth of segments) and then every second one. Each \
+         ACK moves the window's left edge: the bytes it acknowledges join #1 and leave the send \
+         buffer, they will never be resent. The receiver advertises \
          its free space, 7000 (the segment just acknowledged is still unread in its buffer), so \
          the right edge moves too, and the bytes that slide into the window (#3) go out at once. \
          Bytes in #4 wait for the window to reach them: sending them would overflow the \
@@ -1076,16 +1078,18 @@ mod tests {
         let i = at("ack=1001");
         assert_eq!(caps[i], "ack=1001 █[▓▓▓▓▓▓▓]........");
         assert_eq!(parts(&caps[i + 1], &caps[i + 2]), [1000, 7000, 0, 8000]);
-        // From then on each ACK slides the whole window one segment right.
-        for k in 2..=9u64 {
-            let i = at(&format!("ack={}", k * 1000 + 1));
-            let beyond = 16000 - (k + 7) * 1000;
-            assert_eq!(
-                parts(&caps[i + 1], &caps[i + 2]),
-                [k * 1000, 6000, 1000, beyond],
-                "{}",
-                caps[i]
-            );
+        // From then on each ACK slides the whole window right by what it acknowledges: one
+        // segment for the four quick ACKs (half the window's worth of segments), then two.
+        for (ack, want) in [
+            (2001, [2000, 6000, 1000, 7000]),
+            (3001, [3000, 6000, 1000, 6000]),
+            (4001, [4000, 6000, 1000, 5000]),
+            (6001, [6000, 5000, 2000, 3000]),
+            (8001, [8000, 5000, 2000, 1000]),
+            (10001, [10000, 5000, 1000, 0]),
+        ] {
+            let i = at(&format!("ack={ack}"));
+            assert_eq!(parts(&caps[i + 1], &caps[i + 2]), want, "{}", caps[i]);
         }
         assert_eq!(caps[at("ack=3001")], "ack=3001 ███[▓▓▓▓▓▓░]......");
         let n = caps.len();
@@ -1150,7 +1154,9 @@ mod tests {
             .filter(|s| s.from == Side::Right && !s.flags.syn())
             .map(|s| s.window)
             .collect();
-        assert_eq!(windows[..8], [3000, 2000, 1000, 0, 0, 0, 0, 4000]);
+        // Quick ACKs for the first two segments (half the 4000-byte window's worth), then one
+        // ACK for the last two.
+        assert_eq!(windows[..7], [3000, 2000, 0, 0, 0, 0, 4000]);
         // The probes: bare ACKs one below SND.UNA; after the first, each waits 600 then 1200 ms
         // from the previous probe's answer, one 100 ms round trip later (Linux tcp_ack_probe).
         let probes: Vec<_> = d

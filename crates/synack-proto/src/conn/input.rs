@@ -737,7 +737,7 @@ impl Connection {
             if take > 0 {
                 self.unacked_segs += 1;
                 self.grow_window(take as u32);
-                self.last_data_rcv = Some(ctx.now);
+                self.on_data_received(ctx, take as u32);
             }
             // Held data that this segment brought again is a duplicate: the first such range
             // is reported, unless the part trimmed off above already is (RFC 2883; Linux
@@ -811,13 +811,53 @@ impl Connection {
         }
     }
 
-    /// Old data arrived again: our ACK was probably lost, so the next ones go at once (Linux
-    /// `tcp_enter_quickack_mode`: quick ACKs for up to half the window's worth of segments, at
-    /// most 16, and ping-pong mode left).
-    fn enter_quickack_mode(&mut self) {
-        let wnd = self.rcv_adv.diff(self.rcv_wup).max(0) as u32;
-        let quick = (wnd / (2 * u32::from(self.our_mss).max(1))).clamp(2, 16);
+    /// New in-order data arrived (Linux `tcp_event_data_recv`): the receiver's estimate of the
+    /// peer's segment size grows to it (`tcp_measure_rcv_mss`), and the first data, or data
+    /// after a pause longer than the RTO (a sender that did not restart its window), turns
+    /// quick ACKs on (`tcp_incr_quickack`).
+    fn on_data_received(&mut self, ctx: &Ctx<'_>, len: u32) {
+        let mss = u32::from(self.our_mss).max(1);
+        if self.rcv_mss == 0 {
+            // tcp_initialize_rcv_mss: the smaller MSS, half the window, at most 536 bytes.
+            self.rcv_mss = mss.min(self.snd_mss).min(self.rcv_wnd() / 2).clamp(88, 536);
+        }
+        if len >= self.rcv_mss {
+            self.rcv_mss = len.min(mss);
+        }
+        let pause = self
+            .last_data_rcv
+            .map(|t| ctx.now.saturating_duration_since(t));
+        if pause.is_none_or(|p| p > self.rtt.rto()) {
+            self.incr_quickacks();
+        }
+        self.last_data_rcv = Some(ctx.now);
+    }
+
+    /// The window last offered, in bytes (Linux `tp->rcv_wnd`).
+    fn rcv_wnd(&self) -> u32 {
+        self.rcv_adv.diff(self.rcv_wup).max(0) as u32
+    }
+
+    /// Quick ACKs for half the offered window's worth of segments, at least 2 where that is
+    /// none and at most 16 (Linux `tcp_incr_quickack` with `TCP_MAX_QUICKACKS`).
+    fn incr_quickacks(&mut self) {
+        let seg = if self.rcv_mss == 0 {
+            u32::from(self.our_mss)
+        } else {
+            self.rcv_mss
+        };
+        let quick = match self.rcv_wnd() / (2 * seg.max(1)) {
+            0 => 2,
+            n => n.min(16),
+        };
         self.quickacks = self.quickacks.max(quick);
+    }
+
+    /// Old data arrived again: our ACK was probably lost, so the next ones go at once (Linux
+    /// `tcp_enter_quickack_mode`: quick ACKs as [`Self::incr_quickacks`] gives them, and
+    /// ping-pong mode left).
+    fn enter_quickack_mode(&mut self) {
+        self.incr_quickacks();
         self.pingpong = false;
     }
 

@@ -241,8 +241,13 @@ pub(crate) struct Connection {
     pub delack_deadline: Option<Instant>,
     /// Full-sized segments received since we last sent an ACK.
     pub unacked_segs: u32,
-    /// Remaining segments to acknowledge at once (Linux quick-ACK mode).
+    /// Remaining segments to acknowledge at once (Linux quick-ACK mode): the first data and data
+    /// after a pause longer than the RTO set it to half the window's worth of segments.
     pub quickacks: u32,
+    /// The peer's segment size as the receiver estimates it (Linux `icsk_ack.rcv_mss`): 0 until
+    /// the first data arrives, then at most 536 and grown to the largest segment seen, up to
+    /// our MSS. It counts the segments of a window for quick-ACK mode.
+    pub rcv_mss: u32,
     /// Delayed-ACK ("ping-pong") mode, as Linux's: entered when we send data within the
     /// delayed-ACK timeout of receiving some (an interactive exchange, whose ACKs ride on the
     /// replies) or when the peer's FIN arrives; left when the delayed-ACK timer has to send a
@@ -415,7 +420,8 @@ impl Connection {
             output_pending: false,
             delack_deadline: None,
             unacked_segs: 0,
-            quickacks: 16,
+            quickacks: 0,
+            rcv_mss: 0,
             pingpong: false,
             last_data_rcv: None,
             last_ack_rcv: None,
