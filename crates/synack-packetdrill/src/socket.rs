@@ -1480,7 +1480,7 @@ fn tcp_info(
     b[6] = (i.snd_wscale & 0xf) | ((i.rcv_wscale & 0xf) << 4);
     put32(&mut b, 8, us(i.rto));
     put32(&mut b, 16, mss);
-    put32(&mut b, 20, u32::from(i.peer_mss).clamp(1, mss));
+    put32(&mut b, 20, i.rcv_mss); // tcpi_rcv_mss
     put32(&mut b, 24, i.unacked_segs);
     put32(&mut b, 28, i.sacked_segs);
     put32(&mut b, 32, i.lost_segs);

@@ -782,6 +782,9 @@ impl Connection {
                 }
                 let inserted = self.ooo.insert(offset, payload);
                 ctx.counters.ofo_queue += 1;
+                // Its size counts towards the estimate of the peer's segments too (recent
+                // Linux's tcp_data_queue_ofo calls tcp_measure_rcv_mss).
+                self.measure_rcv_mss(data_len as u32);
                 // New out-of-order data opens the window as in-order data does, so that a
                 // loss does not hold the sender to the old window through its recovery; not
                 // without SACK, where the duplicate ACKs should repeat the window exactly
@@ -816,14 +819,7 @@ impl Connection {
     /// after a pause longer than the RTO (a sender that did not restart its window), turns
     /// quick ACKs on (`tcp_incr_quickack`).
     fn on_data_received(&mut self, ctx: &Ctx<'_>, len: u32) {
-        let mss = u32::from(self.our_mss).max(1);
-        if self.rcv_mss == 0 {
-            // tcp_initialize_rcv_mss: the smaller MSS, half the window, at most 536 bytes.
-            self.rcv_mss = mss.min(self.snd_mss).min(self.rcv_wnd() / 2).clamp(88, 536);
-        }
-        if len >= self.rcv_mss {
-            self.rcv_mss = len.min(mss);
-        }
+        self.measure_rcv_mss(len);
         let pause = self
             .last_data_rcv
             .map(|t| ctx.now.saturating_duration_since(t));
@@ -831,6 +827,28 @@ impl Connection {
             self.incr_quickacks();
         }
         self.last_data_rcv = Some(ctx.now);
+    }
+
+    /// A segment of `len` bytes arrived: the estimate of the peer's segment size grows to it, up
+    /// to our MSS (Linux `tcp_measure_rcv_mss`).
+    fn measure_rcv_mss(&mut self, len: u32) {
+        self.rcv_mss = self.rcv_mss_estimate();
+        if len >= self.rcv_mss {
+            self.rcv_mss = len.min(u32::from(self.our_mss).max(1));
+        }
+    }
+
+    /// The estimate of the peer's segment size: the one data has set, or before any data
+    /// Linux's starting point (`tcp_initialize_rcv_mss`): the smaller MSS, half the window, at
+    /// most 536 bytes.
+    pub(crate) fn rcv_mss_estimate(&self) -> u32 {
+        if self.rcv_mss > 0 {
+            return self.rcv_mss;
+        }
+        u32::from(self.our_mss)
+            .min(self.snd_mss)
+            .min(self.rcv_wnd() / 2)
+            .clamp(88, 536)
     }
 
     /// The window last offered, in bytes (Linux `tp->rcv_wnd`).
@@ -841,11 +859,7 @@ impl Connection {
     /// Quick ACKs for half the offered window's worth of segments, at least 2 where that is
     /// none and at most 16 (Linux `tcp_incr_quickack` with `TCP_MAX_QUICKACKS`).
     fn incr_quickacks(&mut self) {
-        let seg = if self.rcv_mss == 0 {
-            u32::from(self.our_mss)
-        } else {
-            self.rcv_mss
-        };
+        let seg = self.rcv_mss_estimate();
         let quick = match self.rcv_wnd() / (2 * seg.max(1)) {
             0 => 2,
             n => n.min(16),

@@ -225,6 +225,10 @@ pub struct ConnInfo {
     pub snd_mss: u32,
     /// MSS the peer announced.
     pub peer_mss: u16,
+    /// The receiver's estimate of the peer's segment size (Linux `icsk_ack.rcv_mss`,
+    /// `tcpi_rcv_mss`): at most 536 until data arrives, then the largest segment seen, up to our
+    /// MSS.
+    pub rcv_mss: u32,
     /// Window-scale shift applied to the peer's window.
     pub snd_wscale: u8,
     /// Window-scale shift the peer applies to ours.
@@ -741,6 +745,7 @@ impl Endpoint {
             rcv_wnd: c.last_window,
             snd_mss: c.snd_mss,
             peer_mss: c.opts.peer_mss,
+            rcv_mss: c.rcv_mss_estimate(),
             snd_wscale: c.opts.snd_wscale,
             rcv_wscale: c.opts.rcv_wscale,
             sack: c.opts.sack,
