@@ -103,3 +103,45 @@ fn data_beyond_the_window_is_dropped_whole_unless_nothing_waits_to_be_read() {
         assert_eq!(read_all(&mut ep, now, &peer, base), len, "seed {seed}");
     }
 }
+
+/// Data and a FIN on a SYN+ACK are dropped, as Linux drops them (the ACK covers the SYN only),
+/// and counted as a dropped segment, not as a drop at a closed window.
+#[test]
+fn data_and_fin_on_a_synack_are_dropped_not_taken() {
+    use synack_proto::State;
+    let mut ep = Endpoint::new(Config::default(), 7);
+    ep.add_address(common::scripted::LOCAL.parse().unwrap());
+    let now = Instant::ZERO;
+    let remote = format!("{}:80", common::scripted::PEER).parse().unwrap();
+    let handle = ep.connect(now, remote, None).unwrap();
+    let syn = ep.poll_transmit().expect("a SYN");
+    let parsed = synack_wire::parse_ip(&syn).unwrap();
+    let syn = TcpRepr::parse(parsed.payload, parsed.ip.src(), parsed.ip.dst(), true).unwrap();
+    drain(&mut ep);
+    let synack = TcpRepr {
+        src_port: 80,
+        dst_port: syn.src_port,
+        seq: 5000,
+        ack: syn.seq.wrapping_add(1),
+        flags: TcpFlags::SYN | TcpFlags::ACK | TcpFlags::FIN,
+        window: 65535,
+        urgent: 0,
+        options: TcpOptions {
+            mss: Some(1000),
+            ..TcpOptions::default()
+        },
+        payload: b"early data",
+    };
+    let before = ep.counters().clone();
+    let _ = ep.handle_packet(now, &build(&synack));
+    let ack = ep.poll_transmit().expect("an ACK");
+    let parsed = synack_wire::parse_ip(&ack).unwrap();
+    let ack = TcpRepr::parse(parsed.payload, parsed.ip.src(), parsed.ip.dst(), true).unwrap();
+    assert_eq!(ack.ack, 5001, "the ACK covers the SYN only");
+    let info = ep.info(handle).unwrap();
+    assert_eq!(info.state, State::Established, "the FIN was not taken");
+    assert_eq!(info.recv_buffered, 0);
+    let after = ep.counters();
+    assert_eq!(after.dropped_segs, before.dropped_segs + 1);
+    assert_eq!(after.zero_window_drops, before.zero_window_drops);
+}

@@ -122,8 +122,11 @@ impl Connection {
             self.rtx_deadline = None;
             self.retries = 0;
             self.ack_now = true;
+            // Data and a FIN on the SYN+ACK are not taken: the ACK covers the SYN only, and
+            // the peer sends them again (Linux tcp_rcv_state_process frees the segment after
+            // tcp_rcv_synsent_state_process; RFC 9293 §3.10.7.3 would go on to the text).
             if !seg.payload.is_empty() || seg.flags.fin() {
-                self.accept_text(ctx, seg, SeqNum(seg.seq) + 1);
+                ctx.counters.dropped_segs += 1;
             }
         } else {
             // Simultaneous open (RFC 9293 §3.5 figure 7): answer SYN+ACK with our ISN.
