@@ -569,7 +569,7 @@ fn r03_flow_control_zero_window_stops_sender_and_probes_until_reopened() {
     // Every segment the server sends advertises exactly its free space, and the client never
     // has more in flight than the window it was last given. Checked after every event until
     // the window has been closed for a long while.
-    let reopen_at = Instant::from_secs(470);
+    let reopen_at = Instant::from_secs(480);
     // (time, window the server's last segment carried, its free space then), each time the
     // server has sent something.
     let mut advertised: Vec<(Instant, u32, usize)> = Vec::new();
@@ -592,8 +592,10 @@ fn r03_flow_control_zero_window_stops_sender_and_probes_until_reopened() {
 
     // The four segments arrive at 1010 and fill the buffer. Quick-ACK mode covers half the
     // window's worth of segments, 4000 / (2 * 1000) = 2 (Linux tcp_incr_quickack): those two
-    // ACKs offer 3000 and 2000; the third segment waits for a second one, and the ACK of the
-    // fourth covers both and offers 0.
+    // ACKs offer 3000 and 2000. The third segment waits for a second one; with the fourth, an
+    // ACK would offer less than the last one did while the data waits to be read (Linux
+    // __tcp_ack_snd_check), so it waits for the 40 ms delayed-ACK timer and then covers both
+    // and offers 0.
     let y1 = add(conn.y, 1);
     let acks = net.segs_since(server, client, t);
     assert_segs(
@@ -601,7 +603,7 @@ fn r03_flow_control_zero_window_stops_sender_and_probes_until_reopened() {
         &[
             (ms(1010), ACK, y1, add(base, 1000), 0),
             (ms(1010), ACK, y1, add(base, 2000), 0),
-            (ms(1010), ACK, y1, add(base, 4000), 0),
+            (ms(1050), ACK, y1, add(base, 4000), 0),
         ],
         &trace,
     );
@@ -621,20 +623,21 @@ fn r03_flow_control_zero_window_stops_sender_and_probes_until_reopened() {
     let info = net.ep(server).info(s).unwrap();
     assert_eq!((info.recv_buffered, info.rcv_wnd), (4000, 0));
 
-    // The zero window reaches the client at 1020 with nothing in flight: it stops, all 6000
-    // remaining bytes beyond the window, and arms its persist timer. The RTO is 220 ms (RTT
-    // 20 ms: SRTT + max(4 RTTVAR, 200 ms)). The first probe follows one RTO later; after that,
+    // The zero window reaches the client at 1060 with nothing in flight: it stops, all 6000
+    // remaining bytes beyond the window, and arms its persist timer. The RTO is 225 ms: the
+    // RTT samples are 20, 20 and 60 ms (the last ACK waited 40 ms), so SRTT = 25 ms and RTO =
+    // SRTT + max(4 RTTVAR, 200 ms). The first probe follows one RTO later; after that,
     // as in Linux (tcp_ack_probe), each answer (one round trip, 20 ms, after its probe) restarts
     // the timer with the doubled wait: RTO, 2 RTO, 4 RTO, ..., capped at 120 s (TCP_RTO_MAX):
-    // 220 * 2^9 = 112.64 s is the last doubling, 220 * 2^10 ms would exceed 120 s. A probe is
+    // 225 * 2^9 = 115.2 s is the last doubling, 225 * 2^10 ms would exceed 120 s. A probe is
     // out of the receiver's window, and the receiver answers such bare segments at most once per
     // 500 ms (Linux tcp_oow_rate_limited): the second probe, 460 ms after the first, goes
     // unanswered, and the timer runs on from the probe itself.
-    let rto = d_ms(220);
+    let rto = d_ms(225);
     let mut probe_times = Vec::new();
     let mut answered = Vec::new();
     let mut last_answer: Option<Instant> = None;
-    let mut at = ms(1020);
+    let mut at = ms(1060);
     for k in 0..12u32 {
         let restart = match answered.last() {
             Some(true) => at + 2 * DELAY,
@@ -654,7 +657,7 @@ fn r03_flow_control_zero_window_stops_sender_and_probes_until_reopened() {
             .iter()
             .map(|t| t.as_millis())
             .collect::<Vec<_>>(),
-        [1240, 1700, 2580, 4360, 7900, 14960, 29060, 57240, 113580, 226240, 346260, 466280]
+        [1285, 1755, 2655, 4475, 8095, 15315, 29735, 58555, 116175, 231395, 351415, 471435]
     );
     // While the window is zero the client sends nothing but those probes: bare ACKs with the
     // sequence number SND.UNA - 1, which the receiver must answer with its window (still 0).
@@ -668,7 +671,7 @@ fn r03_flow_control_zero_window_stops_sender_and_probes_until_reopened() {
         &trace,
     );
     let answers: Vec<(Instant, u32, u16)> = net
-        .segs_since(server, client, ms(1011))
+        .segs_since(server, client, ms(1051))
         .iter()
         .map(|a| (a.sent, a.ack, a.window))
         .collect();
@@ -682,7 +685,7 @@ fn r03_flow_control_zero_window_stops_sender_and_probes_until_reopened() {
             .collect::<Vec<_>>()
     );
     let w = window_of(&net.sim, client, c, base);
-    assert_eq!(w, (470_000, 4000, 0, 0, 6000, 4000, 4000, 4000, 0, 6000));
+    assert_eq!(w, (480_000, 4000, 0, 0, 6000, 4000, 4000, 4000, 0, 6000));
     assert_eq!(
         net.ep(client).info(c).unwrap().rto,
         rto,
@@ -691,7 +694,7 @@ fn r03_flow_control_zero_window_stops_sender_and_probes_until_reopened() {
 
     // The application reads the 4000 bytes: the whole buffer is free, and the server says so
     // at once with a window update; from then on it reads whatever arrives. The window
-    // reopens at 470.010 s and every byte arrives, in order.
+    // reopens at 480.010 s and every byte arrives, in order.
     let mut received = net.read_available(server, s);
     check(&net.sim, &mut advertised);
     let update = net.segs_since(server, client, reopen_at);

@@ -923,13 +923,16 @@ fn zero_window() -> Run {
         "Flow control: every segment the receiver sends advertises the free space of its \
          receive buffer as its window, and the sender never has more bytes in flight than that \
          window. Here the server's application reads nothing, so each arriving segment takes \
-         1000 bytes of its 4000-byte buffer: its ACKs advertise 3000, 2000, 1000 and finally 0. \
+         1000 bytes of its 4000-byte buffer. Its first two ACKs (quick ACKs, for half its \
+         window's worth of segments) advertise 3000 and 2000; then, as Linux does, it holds back \
+         an ACK that would offer less than the last one while the data waits unread, so the \
+         last ACK comes from the 40 ms delayed-ACK timer and advertises 0. \
          A zero window stops the sender: its other 6000 bytes all lie beyond the window (#4). \
          It cannot simply wait, though: the segment that will open the window again carries no \
          data, so nobody resends it if it is lost, and both sides would wait for each other \
          forever. So the sender's persist timer sends zero-window probes, ACKs with an old \
          sequence number (SND.UNA - 1) that the receiver must answer with its current window: \
-         after the RTO (300 ms), then after twice as long each time, up to 120 s, as Linux \
+         after the RTO (305 ms here), then after twice as long each time, up to 120 s, as Linux \
          does. When the application reads the 4000 bytes, the whole buffer is free again and \
          the receiver says so at once with a window update (win=4000); the window reopens, the \
          sender sends what it allows, and the transfer completes, every byte in order.",
@@ -1136,9 +1139,9 @@ mod tests {
         for line in [
             "win=0: the client must stop",
             "ack=4001 ████[]......",
-            "probe 1 after 300 ms = RTO",
-            "probe 2 after 600 ms = 2×RTO",
-            "probe 3 after 1200 ms = 4×RTO",
+            "probe 1 after 305 ms = RTO",
+            "probe 2 after 610 ms = 2×RTO",
+            "probe 3 after 1220 ms = 4×RTO",
             "free space 4000: window update",
             "ack=4001 ████[░░░░]..",
         ] {
@@ -1155,9 +1158,9 @@ mod tests {
             .map(|s| s.window)
             .collect();
         // Quick ACKs for the first two segments (half the 4000-byte window's worth), then one
-        // ACK for the last two.
+        // ACK for the last two, from the delayed-ACK timer (it would shrink the window).
         assert_eq!(windows[..7], [3000, 2000, 0, 0, 0, 0, 4000]);
-        // The probes: bare ACKs one below SND.UNA; after the first, each waits 600 then 1200 ms
+        // The probes: bare ACKs one below SND.UNA; after the first, each waits 610 then 1220 ms
         // from the previous probe's answer, one 100 ms round trip later (Linux tcp_ack_probe).
         let probes: Vec<_> = d
             .segments()
@@ -1168,7 +1171,7 @@ mod tests {
             .windows(2)
             .map(|p| p[1].time_us - p[0].time_us)
             .collect();
-        assert_eq!(gaps, [100_000 + 600_000, 100_000 + 1_200_000]);
+        assert_eq!(gaps, [100_000 + 610_000, 100_000 + 1_220_000]);
         // No data while the window is closed; every byte once the window reopens.
         let reopened = d
             .segments()

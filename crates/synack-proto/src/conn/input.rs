@@ -738,7 +738,6 @@ impl Connection {
             self.rcv_nxt += take as u32;
             self.rcv_offset += take as u64;
             if take > 0 {
-                self.unacked_segs += 1;
                 self.grow_window(take as u32);
                 self.on_data_received(ctx, take as u32);
             }
@@ -889,7 +888,13 @@ impl Connection {
         if self.rcv_unacked() > self.snd_mss && self.recv_free() < self.recv_cap / 2 {
             self.quickacks = 0;
         }
-        if self.unacked_segs >= 2 || (!self.pingpong && self.quickacks > 0) {
+        // More than one full segment's worth since the last ACK (Linux __tcp_ack_snd_check:
+        // rcv_nxt - rcv_wup > rcv_mss), so two small segments wait for the timer; and, while
+        // data waits to be read, only if the window offered would not shrink (the read sends
+        // the ACK otherwise).
+        let every_second = self.rcv_unacked() > self.rcv_mss_estimate()
+            && (self.recv_buf.is_empty() || self.window_not_shrinking());
+        if every_second || (!self.pingpong && self.quickacks > 0) {
             if !self.pingpong && self.quickacks > 0 {
                 self.quickacks -= 1;
             }

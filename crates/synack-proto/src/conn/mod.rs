@@ -239,8 +239,6 @@ pub(crate) struct Connection {
     /// The connection waits in the endpoint's list of deferred output.
     pub output_pending: bool,
     pub delack_deadline: Option<Instant>,
-    /// Full-sized segments received since we last sent an ACK.
-    pub unacked_segs: u32,
     /// Remaining segments to acknowledge at once (Linux quick-ACK mode): the first data and data
     /// after a pause longer than the RTO set it to half the window's worth of segments.
     pub quickacks: u32,
@@ -419,7 +417,6 @@ impl Connection {
             ack_due: false,
             output_pending: false,
             delack_deadline: None,
-            unacked_segs: 0,
             quickacks: 0,
             rcv_mss: 0,
             pingpong: false,

@@ -74,18 +74,7 @@ impl Connection {
     /// The right edge never moves left (RFC 9293 §3.8.6.2.2), and small increases are held back
     /// (receiver-side silly window avoidance).
     pub(crate) fn select_window(&mut self, syn: bool) -> u16 {
-        // Free space, but no more than the window we are willing to offer yet (Linux
-        // __tcp_select_window: free_space = min(free_space, rcv_ssthresh)).
-        let free = (self.recv_free() as u32).min(self.rcv_ssthresh);
-        let current = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
-        let threshold = (self.recv_cap as u32 / 2).min(u32::from(self.our_mss));
-        // Receiver-side silly window avoidance: offer more only in steps of at least one MSS (or
-        // half the buffer), and never more than the buffer can hold.
-        let wnd = if free >= current.saturating_add(threshold) || free == self.rcv_ssthresh {
-            free
-        } else {
-            current.min(free)
-        };
+        let wnd = self.window_wanted();
         if syn {
             // Unscaled in SYN segments (RFC 7323 §2.2); Linux rounds to a multiple of the MSS.
             let mss = u32::from(self.our_mss).max(1);
@@ -98,9 +87,35 @@ impl Connection {
             return w as u16;
         }
         self.rcv_wup = self.rcv_nxt;
-        // Scaled: rounded up to the scale unit so that a small window is not scaled away, as
-        // Linux does (ALIGN in __tcp_select_window). Data up to that edge is always accepted, so
-        // the few bytes beyond the buffer are a soft limit.
+        let shift = self.opts.rcv_wscale;
+        let field = self.scaled_window(wnd);
+        let edge = self.rcv_nxt + (field << shift);
+        if edge > self.rcv_adv {
+            self.rcv_adv = edge;
+        }
+        self.last_window = field << shift;
+        field as u16
+    }
+
+    /// The window we would offer now, in bytes, before scaling: free space, but no more than
+    /// the window we are willing to offer yet (Linux `__tcp_select_window`: free_space =
+    /// min(free_space, rcv_ssthresh)), and grown only in steps of at least one MSS (or half the
+    /// buffer; receiver-side silly window avoidance).
+    fn window_wanted(&self) -> u32 {
+        let free = (self.recv_free() as u32).min(self.rcv_ssthresh);
+        let current = self.rcv_adv.diff(self.rcv_nxt).max(0) as u32;
+        let threshold = (self.recv_cap as u32 / 2).min(u32::from(self.our_mss));
+        if free >= current.saturating_add(threshold) || free == self.rcv_ssthresh {
+            free
+        } else {
+            current.min(free)
+        }
+    }
+
+    /// `wnd` as the scaled window field: rounded up to the scale unit so that a small window is
+    /// not scaled away, as Linux does (ALIGN in `__tcp_select_window`). Data up to that edge is
+    /// always accepted, so the few bytes beyond the buffer are a soft limit.
+    fn scaled_window(&self, wnd: u32) -> u32 {
         let shift = self.opts.rcv_wscale;
         let unit = 1u32 << shift;
         let aligned = if wnd == 0 {
@@ -108,13 +123,23 @@ impl Connection {
         } else {
             wnd.saturating_add(unit - 1) & !(unit - 1)
         };
-        let field = (aligned.min(65535u32 << shift) >> shift).min(65535);
-        let edge = self.rcv_nxt + (field << shift);
-        if edge > self.rcv_adv {
-            self.rcv_adv = edge;
-        }
-        self.last_window = field << shift;
-        field as u16
+        (aligned.min(65535u32 << shift) >> shift).min(65535)
+    }
+
+    /// True when an ACK now would not offer less than the last one did (Linux
+    /// `__tcp_ack_snd_check`: `__tcp_select_window(sk) >= tp->rcv_wnd`). While it would, and
+    /// data waits to be read, the ACK for every second segment waits: for the application's
+    /// read ([`Self::ack_due_on_read`]) or the delayed-ACK timer.
+    pub(crate) fn window_not_shrinking(&self) -> bool {
+        let field = self.scaled_window(self.window_wanted());
+        (field << self.opts.rcv_wscale) >= self.last_window
+    }
+
+    /// After the application read: an ACK is pending and more than one full segment's worth
+    /// arrived since the last one (Linux `tcp_cleanup_rbuf`: the once-per-two-segments ACK that
+    /// the input path held back).
+    pub(crate) fn ack_due_on_read(&self) -> bool {
+        self.delack_deadline.is_some() && self.rcv_unacked() > self.rcv_mss_estimate()
     }
 
     /// True when reading freed enough space to tell the peer at once: the window we would offer
@@ -236,7 +261,6 @@ impl Connection {
             self.ack_now = false;
             self.ack_due = false;
             self.delack_deadline = None;
-            self.unacked_segs = 0;
         }
     }
 

@@ -908,7 +908,12 @@ impl Endpoint {
             // Open the window when reading freed a lot (RFC 9293 §3.8.6.2.2): as Linux's
             // tcp_cleanup_rbuf, when the window we would offer now is at least twice the one the
             // peer has.
-            if c.state.is_synchronized() && !c.fin_received && c.window_update_due() {
+            // The ACK the input path held back while the window would have shrunk goes now
+            // (tcp_cleanup_rbuf too).
+            if c.state.is_synchronized()
+                && !c.fin_received
+                && (c.window_update_due() || c.ack_due_on_read())
+            {
                 c.ack_now = true;
                 self.with_conn(now, h.index, |c, ctx| c.output(ctx));
             }
@@ -1988,6 +1993,8 @@ impl Endpoint {
         conn.rcv_adv = conn.rcv_nxt + u32::from(h.window);
         conn.rcv_wup = conn.rcv_nxt;
         conn.rcv_ssthresh = u32::from(h.window);
+        // The SYN+ACK's window is the one last offered (Linux rcv_wnd from req->rsk_rcv_wnd).
+        conn.last_window = u32::from(h.window);
         conn.snd_una = h.iss + 1;
         conn.snd_nxt = h.iss + 1;
         conn.send_seq = h.iss + 1;
