@@ -52,9 +52,11 @@
 //! (IPv4 or IPv6, repeatable), the buffer sizes of packetdrill's Linux defaults
 //! (`tcp_rmem=4096,540000,15728640`: a 15 MiB receive buffer maximum gives window scale 8, as
 //! on Linux; `tcp_wmem=4096,262144,4194304`), `mss`, `timestamps`, `sack`, `syn_retries`, ...,
-//! `seed` and `verbose`. Unknown keys are reported on stderr and ignored. TCP sysctls that the
-//! script changes (`defaults.sh`, `` `sysctl -q net.ipv4.tcp_rmem=...` ``) override the flags
-//! they stand for, as on Linux: see [`sysctl`].
+//! `seed` and `verbose`. Unknown keys are reported on stderr and ignored. Where `/proc/sys`
+//! can be read, the network namespace's TCP sysctls replace the built-in defaults (flags win
+//! over them), and those the script changes (`defaults.sh`, `` `sysctl -q
+//! net.ipv4.tcp_rmem=...` ``) win over the flags, as on Linux: see [`sysctl`]; `sysctls=0` turns
+//! this off.
 //!
 //! # Tests
 //! - `tests/c_abi.rs` fills the interface with [`packetdrill_interface_init`] and drives

@@ -92,30 +92,35 @@ impl Sysctls {
     /// changed since the snapshot. Keys of `flags` that do not parse are passed over here (the
     /// caller reports them).
     pub fn settings(&self, flags: &str) -> Settings {
-        let now = self.items(|_, _| true);
-        let changed = self.changed();
-        let text = format!("{} {flags} {}", now.join(" "), changed.join(" "));
-        Settings::parse(&text).0
+        let items = self.items();
+        let now = items.iter().map(|(item, _)| item.as_str());
+        let changed = items
+            .iter()
+            .filter(|(_, c)| *c)
+            .map(|(item, _)| item.as_str());
+        let text: Vec<&str> = now.chain([flags]).chain(changed).collect();
+        Settings::parse(&text.join(" ")).0
     }
 
     /// `key=value` items, in the `--so_flags` syntax, for every followed sysctl whose value
     /// differs from the snapshot now (and can be read and stood for).
     pub fn changed(&self) -> Vec<String> {
-        self.items(|old, now| old != Some(now))
+        self.items()
+            .into_iter()
+            .filter_map(|(item, changed)| changed.then_some(item))
+            .collect()
     }
 
-    /// `key=value` items for the followed sysctls that can be read now, stood for, and pass
-    /// `keep(value at the snapshot, value now)`.
-    fn items(&self, keep: impl Fn(Option<&str>, &str) -> bool) -> Vec<String> {
+    /// `key=value` items for the followed sysctls that can be read now and stood for, each
+    /// with whether its value differs from the snapshot's. Each file is read once.
+    fn items(&self) -> Vec<(String, bool)> {
         FOLLOWED
             .iter()
             .zip(&self.baseline)
             .filter_map(|((file, key), old)| {
                 let now = read(&self.root, file)?;
-                if !keep(old.as_deref(), &now) {
-                    return None;
-                }
-                flag_value(key, &now).map(|v| format!("{key}={v}"))
+                let changed = old.as_deref() != Some(now.as_str());
+                flag_value(key, &now).map(|v| (format!("{key}={v}"), changed))
             })
             .collect()
     }

@@ -17,6 +17,10 @@
 //! collected code runs in `python3`, and an exception (a failed `assert`) fails the script. A
 //! script with code events is skipped where there is no `python3`.
 //!
+//! Shell commands (`` `...` ``) are not run. Given a network namespace of the caller's own
+//! ([`Config::sysctl_dir`]), the sysctls they set are written there, the init command's
+//! after the shared object's init as packetdrill orders it; otherwise they are skipped.
+//!
 //! It is not packetdrill: it parses with `synack-script`'s parser and checks what packetdrill
 //! checks for TCP over IPv4 and IPv6 (no UDP or ICMP). It is here to run the same scripts through
 //! the same interface packetdrill uses, in tests.

@@ -905,11 +905,9 @@ impl Endpoint {
         if !c.recv_buf.is_empty() && !buf.is_empty() {
             let n = c.recv_buf.read(buf, &mut self.tx);
             c.tune_recv_buffer(max_recv, now, n);
-            // Open the window when reading freed a lot (RFC 9293 §3.8.6.2.2): as Linux's
-            // tcp_cleanup_rbuf, when the window we would offer now is at least twice the one the
-            // peer has.
-            // The ACK the input path held back while the window would have shrunk goes now
-            // (tcp_cleanup_rbuf too).
+            // As Linux's tcp_cleanup_rbuf: open the window when reading freed a lot (RFC 9293
+            // §3.8.6.2.2; the window we would offer now is at least twice the one the peer has),
+            // and send the ACK the input path held back while the window would have shrunk.
             if c.state.is_synchronized()
                 && !c.fin_received
                 && (c.window_update_due() || c.ack_due_on_read())
