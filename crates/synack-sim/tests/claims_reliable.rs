@@ -470,15 +470,17 @@ fn r02_sliding_window_four_parts_move_as_acks_arrive() {
     let seen = watch_window(&mut net, c, base, t + d_ms(500));
     let trace = net.dump();
     // By hand. The SYN+ACK offered 8000 (the whole buffer, a multiple of the MSS), so 8
-    // segments go at 1000 ms and 8000 bytes wait beyond the window. They arrive at 1010; the
+    // segments go at 1000 ms and 8000 bytes wait beyond the window; the sender marks PSH on the
+    // last segment of each burst it builds, here the 5th and the 8th. They arrive at 1010; the
     // server is in quick-ACK mode for half its window's worth of segments (8000 / (2 * 1000) =
-    // 4, Linux tcp_incr_quickack), so it acknowledges the first four at once, then every
-    // second one, each time with its free space: 7000, because the segment just acknowledged is
-    // not read yet. At 1020 the 6 ACKs arrive one after another: the first moves the left edge
-    // to 1000 but, with a window of 7000, the right edge stays at 8000, so nothing may be sent;
-    // each later one moves both edges by what it acknowledges and lets as much out. The 7
-    // segments sent at 1020 are acknowledged two at a time at 1040, when the last segment goes;
-    // its ACK comes back at 1060.
+    // 4, Linux tcp_incr_quickack), so it acknowledges the first four at once, each time with its
+    // free space: 7000, because the segment just acknowledged is not read yet. The 5th is
+    // pushed, so the read that empties the buffer acknowledges it at once, with 8000 (Linux
+    // tcp_cleanup_rbuf with ICSK_ACK_PUSHED); the 6th and 7th are acknowledged together (every
+    // second segment), the 8th, pushed, on its read. At 1020 the ACKs arrive one after another:
+    // the first moves the left edge to 1000 but, with a window of 7000, the right edge stays at
+    // 8000, so nothing may be sent; each later one moves both edges by what it acknowledges and
+    // lets as much out. The 8 segments sent at 1020 are acknowledged alike at 1040.
     // Each row is the moment after the client has handled one event (the engine sends what
     // becomes usable at once, so #3 is empty here; see below for #3 on its own).
     #[rustfmt::skip]
@@ -489,12 +491,14 @@ fn r02_sliding_window_four_parts_move_as_acks_arrive() {
         (1020,  2000, 7000,  0, 7000,  2000,  9000,  9000, 7000, 14000), // ACK 2000: 1 more out
         (1020,  3000, 7000,  0, 6000,  3000, 10000, 10000, 7000, 13000),
         (1020,  4000, 7000,  0, 5000,  4000, 11000, 11000, 7000, 12000),
-        (1020,  6000, 7000,  0, 3000,  6000, 13000, 13000, 7000, 10000), // ACK 6000: 2 more out
-        (1020,  8000, 7000,  0, 1000,  8000, 15000, 15000, 7000,  8000),
-        (1040, 10000, 6000,  0,    0, 10000, 16000, 17000, 7000,  6000), // the last goes
-        (1040, 12000, 4000,  0,    0, 12000, 16000, 19000, 7000,  4000), // ACKs shrink #2
-        (1040, 14000, 2000,  0,    0, 14000, 16000, 21000, 7000,  2000),
-        (1060, 16000,    0,  0,    0, 16000, 16000, 23000, 7000,     0),
+        (1020,  5000, 8000,  0, 3000,  5000, 13000, 13000, 8000, 11000), // ACK 5000 win 8000
+        (1020,  7000, 8000,  0, 1000,  7000, 15000, 15000, 8000,  9000), // ACK 7000: 2 more out
+        (1020,  8000, 8000,  0,    0,  8000, 16000, 16000, 8000,  8000), // the last goes
+        (1040, 10000, 6000,  0,    0, 10000, 16000, 18000, 8000,  6000), // ACKs shrink #2
+        (1040, 12000, 4000,  0,    0, 12000, 16000, 20000, 8000,  4000),
+        (1040, 13000, 3000,  0,    0, 13000, 16000, 21000, 8000,  3000),
+        (1040, 15000, 1000,  0,    0, 15000, 16000, 23000, 8000,  1000),
+        (1040, 16000,    0,  0,    0, 16000, 16000, 24000, 8000,     0),
     ];
     assert_eq!(seen, want, "{trace}");
 
@@ -505,7 +509,7 @@ fn r02_sliding_window_four_parts_move_as_acks_arrive() {
         .into_iter()
         .filter(|a| a.flags.ack())
         .collect();
-    assert_eq!(acks.len(), 10, "{trace}");
+    assert_eq!(acks.len(), 12, "{trace}");
     for (step, ack) in seen.windows(2).zip(&acks) {
         let (before, after) = (step[0], step[1]);
         assert_eq!(Some(Instant::from_millis(after.0)), ack.arrived);
@@ -543,7 +547,7 @@ fn r02_sliding_window_four_parts_move_as_acks_arrive() {
     #[rustfmt::skip]
     let want: Vec<Win> = vec![
         //  ms   #1     #2  #3  #4  una    nxt    edge   wnd  buffered
-        (2000, 16000, 500, 500, 0, 16000, 16500, 23000, 7000, 1000),
+        (2000, 16000, 500, 500, 0, 16000, 16500, 24000, 8000, 1000),
         (2020, 16500, 500,   0, 0, 16500, 17000, 24000, 7500,  500),
         (2040, 17000,   0,   0, 0, 17000, 17000, 24000, 7000,    0),
     ];

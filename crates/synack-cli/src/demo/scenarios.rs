@@ -819,10 +819,12 @@ fn sliding_window() -> Run {
          the receiver last advertised). Here the receiver's buffer holds 8000 bytes and it \
          offers 8000 in its SYN+ACK, so the client sends 8 segments and must stop: the other \
          8000 bytes are in #4. The receiver acknowledges the first four segments one by one \
-         (quick ACKs, for half its window's worth of segments) and then every second one. Each \
+         (quick ACKs, for half its window's worth of segments), then every second one, and a \
+         pushed one (PSH, which the sender sets on the last segment of each burst) as soon as \
+         its application has read it. Each \
          ACK moves the window's left edge: the bytes it acknowledges join #1 and leave the send \
-         buffer, they will never be resent. The receiver advertises \
-         its free space, 7000 (the segment just acknowledged is still unread in its buffer), so \
+         buffer, they will never be resent. The receiver advertises its free space: 7000 while \
+         the segment just acknowledged is still unread in its buffer, 8000 once all is read. So \
          the right edge moves too, and the bytes that slide into the window (#3) go out at once. \
          Bytes in #4 wait for the window to reach them: sending them would overflow the \
          receiver's buffer. Once everything is sent, #3 and #4 are empty and the ACKs only \
@@ -1082,14 +1084,16 @@ mod tests {
         assert_eq!(caps[i], "ack=1001 █[▓▓▓▓▓▓▓]........");
         assert_eq!(parts(&caps[i + 1], &caps[i + 2]), [1000, 7000, 0, 8000]);
         // From then on each ACK slides the whole window right by what it acknowledges: one
-        // segment for the four quick ACKs (half the window's worth of segments), then two.
+        // segment for the four quick ACKs (half the window's worth of segments), one for the
+        // pushed 5th segment, acknowledged when it is read (with the whole 8000 free), two for
+        // the 6th and 7th, and one for the pushed 8th.
         for (ack, want) in [
             (2001, [2000, 6000, 1000, 7000]),
             (3001, [3000, 6000, 1000, 6000]),
             (4001, [4000, 6000, 1000, 5000]),
-            (6001, [6000, 5000, 2000, 3000]),
-            (8001, [8000, 5000, 2000, 1000]),
-            (10001, [10000, 5000, 1000, 0]),
+            (5001, [5000, 6000, 2000, 3000]),
+            (7001, [7000, 6000, 2000, 1000]),
+            (8001, [8000, 7000, 1000, 0]),
         ] {
             let i = at(&format!("ack={ack}"));
             assert_eq!(parts(&caps[i + 1], &caps[i + 2]), want, "{}", caps[i]);

@@ -2,7 +2,7 @@
 //! RST and SYN hardening of RFC 5961 §3-§4, option negotiation (RFC 7323 §2.2, §3.2; RFC 2018
 //! §2) and PAWS (RFC 7323 §5.3, §5.5, with Linux's allowances).
 
-use synack_wire::TcpRepr;
+use synack_wire::{TcpFlags, TcpRepr};
 
 use super::{Connection, Ctx, Negotiated};
 use crate::error::Error;
@@ -739,7 +739,7 @@ impl Connection {
             self.rcv_offset += take as u64;
             if take > 0 {
                 self.grow_window(take as u32);
-                self.on_data_received(ctx, take as u32);
+                self.on_data_received(ctx, seg, take as u32);
             }
             // Held data that this segment brought again is a duplicate: the first such range
             // is reported, unless the part trimmed off above already is (RFC 2883; Linux
@@ -786,7 +786,7 @@ impl Connection {
                 ctx.counters.ofo_queue += 1;
                 // Its size counts towards the estimate of the peer's segments too (recent
                 // Linux's tcp_data_queue_ofo calls tcp_measure_rcv_mss).
-                self.measure_rcv_mss(data_len as u32);
+                self.measure_rcv_mss(seg, data_len as u32);
                 // New out-of-order data opens the window as in-order data does, so that a
                 // loss does not hold the sender to the old window through its recovery; not
                 // without SACK, where the duplicate ACKs should repeat the window exactly
@@ -820,8 +820,8 @@ impl Connection {
     /// peer's segment size grows to it (`tcp_measure_rcv_mss`), and the first data, or data
     /// after a pause longer than the RTO (a sender that did not restart its window), turns
     /// quick ACKs on (`tcp_incr_quickack`).
-    fn on_data_received(&mut self, ctx: &Ctx<'_>, len: u32) {
-        self.measure_rcv_mss(len);
+    fn on_data_received(&mut self, ctx: &Ctx<'_>, seg: &TcpRepr<'_>, len: u32) {
+        self.measure_rcv_mss(seg, len);
         let pause = self
             .last_data_rcv
             .map(|t| ctx.now.saturating_duration_since(t));
@@ -831,13 +831,39 @@ impl Connection {
         self.last_data_rcv = Some(ctx.now);
     }
 
-    /// A segment of `len` bytes arrived: the estimate of the peer's segment size grows to it, up
-    /// to our MSS (Linux `tcp_measure_rcv_mss`).
-    fn measure_rcv_mss(&mut self, len: u32) {
+    /// A segment with `len` bytes of data arrived (Linux `tcp_measure_rcv_mss`). One at least
+    /// as large as the estimate of the peer's segment size raises it, up to our MSS. A smaller
+    /// one that still looks full-sized for its header (at least 536 bytes with the header, or
+    /// 88 without PSH, URG, FIN or SYN) lowers the estimate to its size when the one before it
+    /// had the same size; any other small one counts as pushed, and so does a full-sized one
+    /// with PSH ([`Connection::ack_pushed`]).
+    fn measure_rcv_mss(&mut self, seg: &TcpRepr<'_>, len: u32) {
+        let last = core::mem::take(&mut self.last_seg_size);
         self.rcv_mss = self.rcv_mss_estimate();
         if len >= self.rcv_mss {
             self.rcv_mss = len.min(u32::from(self.our_mss).max(1));
+            if seg.flags.psh() {
+                self.ack_pushed = self.ack_pushed.max(1);
+            }
+            return;
         }
+        const TCP_HEADER: u32 = 20;
+        let remnant = seg
+            .flags
+            .intersects(TcpFlags::FIN | TcpFlags::URG | TcpFlags::SYN | TcpFlags::PSH);
+        let with_header = len + TCP_HEADER + seg.options.wire_len() as u32;
+        if with_header >= 536 + TCP_HEADER || (with_header >= 88 + TCP_HEADER && !remnant) {
+            // Less the header every segment carries (with timestamps, their 12 bytes), so
+            // that a varying number of SACK blocks does not change the size.
+            let fixed = TCP_HEADER + if self.opts.timestamps { 12 } else { 0 };
+            let size = with_header.saturating_sub(fixed);
+            self.last_seg_size = size;
+            if size == last {
+                self.rcv_mss = size;
+                return;
+            }
+        }
+        self.ack_pushed = if self.ack_pushed > 0 { 2 } else { 1 };
     }
 
     /// The estimate of the peer's segment size: the one data has set, or before any data

@@ -246,6 +246,13 @@ pub(crate) struct Connection {
     /// the first data arrives, then at most 536 and grown to the largest segment seen, up to
     /// our MSS. It counts the segments of a window for quick-ACK mode.
     pub rcv_mss: u32,
+    /// The payload size of the last segment that looked full-sized for its header (Linux
+    /// `icsk_ack.last_seg_size`): two in a row of the same size below [`Self::rcv_mss`] set it.
+    pub last_seg_size: u32,
+    /// Small pushed segments since our last ACK (Linux `ICSK_ACK_PUSHED`, and
+    /// `ICSK_ACK_PUSHED2` at 2): when a read empties the receive queue, the held ACK goes at
+    /// once, after one of them outside ping-pong mode, after two in it.
+    pub ack_pushed: u8,
     /// Delayed-ACK ("ping-pong") mode, as Linux's: entered when we send data within the
     /// delayed-ACK timeout of receiving some (an interactive exchange, whose ACKs ride on the
     /// replies) or when the peer's FIN arrives; left when the delayed-ACK timer has to send a
@@ -419,6 +426,8 @@ impl Connection {
             delack_deadline: None,
             quickacks: 0,
             rcv_mss: 0,
+            last_seg_size: 0,
+            ack_pushed: 0,
             pingpong: false,
             last_data_rcv: None,
             last_ack_rcv: None,

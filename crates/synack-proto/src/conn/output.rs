@@ -135,11 +135,18 @@ impl Connection {
         (field << self.opts.rcv_wscale) >= self.last_window
     }
 
-    /// After the application read: an ACK is pending and more than one full segment's worth
-    /// arrived since the last one (Linux `tcp_cleanup_rbuf`: the once-per-two-segments ACK that
-    /// the input path held back).
+    /// After the application read some data: an ACK is pending, and either more than one full
+    /// segment's worth arrived since the last one (the once-per-two-segments ACK that the input
+    /// path held back), or the read emptied the receive queue after small pushed segments, one
+    /// outside ping-pong mode, two in it (Linux `tcp_cleanup_rbuf`). Out-of-order data held
+    /// counts as not empty, as it does in Linux's `sk_rmem_alloc`.
     pub(crate) fn ack_due_on_read(&self) -> bool {
-        self.delack_deadline.is_some() && self.rcv_unacked() > self.rcv_mss_estimate()
+        if self.delack_deadline.is_none() {
+            return false;
+        }
+        let pushed = self.ack_pushed >= 2 || (self.ack_pushed == 1 && !self.pingpong);
+        self.rcv_unacked() > self.rcv_mss_estimate()
+            || (pushed && self.recv_buf.is_empty() && self.ooo.is_empty())
     }
 
     /// True when reading freed enough space to tell the peer at once: the window we would offer
@@ -261,6 +268,7 @@ impl Connection {
             self.ack_now = false;
             self.ack_due = false;
             self.delack_deadline = None;
+            self.ack_pushed = 0;
         }
     }
 
