@@ -172,7 +172,7 @@ fn parse_probability(flag: &str, text: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("{flag} must be a probability such as 0.05 or 5% (got {text})"))?;
     if !(0.0..1.0).contains(&v) {
         return Err(format!(
-            "{flag} must be at least 0 and below 1 (got {text})"
+            "{flag} must be at least 0 and below 1, or below 100% (got {text})"
         ));
     }
     Ok(v)

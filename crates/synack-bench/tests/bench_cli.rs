@@ -26,7 +26,7 @@ fn bad_arguments_give_one_line_errors() {
     for (args, message) in [
         (
             &["lossy", "--loss", "1.5"][..],
-            "synack-bench: error: --loss must be at least 0 and below 1 (got 1.5)",
+            "synack-bench: error: --loss must be at least 0 and below 1, or below 100% (got 1.5)",
         ),
         (
             &["throughput", "--mtu", "100"][..],

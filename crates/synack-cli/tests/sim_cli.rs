@@ -266,11 +266,11 @@ fn bad_flags_give_one_line_errors() {
     for (args, message) in [
         (
             &["--loss", "1.5"][..],
-            "synack: error: --loss must be between 0 and 1 (got 1.5)",
+            "synack: error: --loss must be between 0 and 1, or 0% and 100% (got 1.5)",
         ),
         (
             &["--corrupt", "150%"][..],
-            "synack: error: --corrupt must be between 0 and 1 (got 150%)",
+            "synack: error: --corrupt must be between 0 and 1, or 0% and 100% (got 150%)",
         ),
         (
             &["--bytes", "8Q"][..],

@@ -266,7 +266,9 @@ fn parse_probability(flag: &str, text: &str) -> Result<f64, String> {
         .map(|v| v / scale)
         .ok_or_else(|| format!("{flag} must be a probability such as 0.05 or 5% (got {text})"))?;
     if !(0.0..=1.0).contains(&value) {
-        return Err(format!("{flag} must be between 0 and 1 (got {text})"));
+        return Err(format!(
+            "{flag} must be between 0 and 1, or 0% and 100% (got {text})"
+        ));
     }
     Ok(value)
 }
@@ -1342,7 +1344,11 @@ mod tests {
         assert_eq!(parse_probability("--loss", "5%"), Ok(0.05));
         assert_eq!(
             parse_probability("--loss", "1.5"),
-            Err("--loss must be between 0 and 1 (got 1.5)".to_string())
+            Err("--loss must be between 0 and 1, or 0% and 100% (got 1.5)".to_string())
+        );
+        assert_eq!(
+            parse_probability("--loss", "200%"),
+            Err("--loss must be between 0 and 1, or 0% and 100% (got 200%)".to_string())
         );
         assert!(parse_probability("--loss", "NaN").is_err());
         assert!(parse_probability("--loss", "x").is_err());
