@@ -244,14 +244,15 @@ pub(crate) struct Connection {
     pub quickacks: u32,
     /// The peer's segment size as the receiver estimates it (Linux `icsk_ack.rcv_mss`): 0 until
     /// the first data arrives, then at most 536 and grown to the largest segment seen, up to
-    /// our MSS. It counts the segments of a window for quick-ACK mode.
+    /// our MSS, or lowered to a smaller size that two segments in a row had
+    /// ([`Self::last_seg_size`]). It counts the segments of a window for quick-ACK mode.
     pub rcv_mss: u32,
     /// The payload size of the last segment that looked full-sized for its header (Linux
     /// `icsk_ack.last_seg_size`): two in a row of the same size below [`Self::rcv_mss`] set it.
     pub last_seg_size: u32,
-    /// Small pushed segments since our last ACK (Linux `ICSK_ACK_PUSHED`, and
-    /// `ICSK_ACK_PUSHED2` at 2): when a read empties the receive queue, the held ACK goes at
-    /// once, after one of them outside ping-pong mode, after two in it.
+    /// Pushed segments since our last ACK, small ones or full-sized ones with PSH (Linux
+    /// `ICSK_ACK_PUSHED`, and `ICSK_ACK_PUSHED2` at 2): when a read empties the receive queue,
+    /// the held ACK goes at once, after one of them outside ping-pong mode, after two in it.
     pub ack_pushed: u8,
     /// Delayed-ACK ("ping-pong") mode, as Linux's: entered when we send data within the
     /// delayed-ACK timeout of receiving some (an interactive exchange, whose ACKs ride on the

@@ -227,7 +227,7 @@ pub struct ConnInfo {
     pub peer_mss: u16,
     /// The receiver's estimate of the peer's segment size (Linux `icsk_ack.rcv_mss`,
     /// `tcpi_rcv_mss`): at most 536 until data arrives, then the largest segment seen, up to our
-    /// MSS.
+    /// MSS, or a smaller size that two segments in a row had.
     pub rcv_mss: u32,
     /// Window-scale shift applied to the peer's window.
     pub snd_wscale: u8,
