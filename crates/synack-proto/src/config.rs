@@ -127,6 +127,12 @@ pub struct Config {
     /// synack sends every segment on its own, but it sets PSH where Linux's GSO packets end (see
     /// `Connection::output`), and Linux sizes those packets from the pacing rate with this floor.
     pub min_tso_segs: u32,
+    /// Limit how much one ACK can grow the window in slow start, as the RFCs recommend: by at
+    /// most 2 SMSS with NewReno (RFC 3465 §2.2), 8 SMSS with CUBIC's HyStart++ (RFC 9406 §4.3,
+    /// `L` for a sender that does not pace). Off by default, as Linux: its `tcp_slow_start`
+    /// grows the window by every segment an ACK covers (RFC 9406's `L` = infinity), so a
+    /// receiver that acknowledges ten segments at once doubles the window in one round trip.
+    pub slow_start_ack_limit: bool,
 }
 
 impl Default for Config {
@@ -173,6 +179,7 @@ impl Default for Config {
             slow_start_after_idle: true,
             nodelay: false,
             min_tso_segs: 2,
+            slow_start_ack_limit: false,
         }
     }
 }

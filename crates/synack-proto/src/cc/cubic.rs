@@ -43,7 +43,7 @@
 //! flight after the ACK, `flight - acked`). With cumulative ACKs this is exactly sequence-space
 //! round tracking.
 
-use super::hystart::{HyStart, HyStartEvent};
+use super::hystart::{HyStart, HyStartEvent, L_NON_PACED};
 use super::{initial_window, restart_ssthresh, CongestionControl};
 use crate::seq::SeqNum;
 use crate::time::{Duration, Instant};
@@ -186,6 +186,16 @@ impl Cubic {
         if !enabled {
             self.hystart.exit();
         }
+        self
+    }
+
+    /// Keeps RFC 9406 §4.3's per-ACK growth limit in slow start, `L` = 8 SMSS for a sender that
+    /// does not pace (`true`, the default of `Cubic::new`), or lifts it (`false`: `L` is
+    /// infinity, and an ACK grows the window by all it acknowledges, as Linux's
+    /// `tcp_slow_start`).
+    pub fn with_ack_limit(mut self, limited: bool) -> Self {
+        self.hystart
+            .set_limit(if limited { L_NON_PACED } else { u32::MAX });
         self
     }
 
@@ -864,6 +874,13 @@ mod tests {
         // L = 8 SMSS per ACK.
         cc.on_ack(now, 20 * MSS, Some(ms(50)), cc.cwnd(), false);
         assert_eq!(cc.cwnd(), 88 * MSS);
+        // Without the limit (L infinity, as Linux's slow start) the stretch ACK counts whole.
+        let mut cc = Cubic::new(MSS, 10, T0).with_ack_limit(false);
+        assert_eq!(cc.hystart().limit(), u32::MAX);
+        cc.on_ack(T0 + ms(50), 10 * MSS, Some(ms(50)), 10 * MSS, false);
+        assert_eq!(cc.cwnd(), 20 * MSS);
+        let cc = cc.with_ack_limit(true);
+        assert_eq!(cc.hystart().limit(), 8);
     }
 
     /// ACKs of 2 SMSS at `now` with RTT sample `rtt` (the sender keeping `cwnd` in flight) until

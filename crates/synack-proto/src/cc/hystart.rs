@@ -14,7 +14,9 @@
 //!   (`ssthresh = cwnd`, which the congestion controller applies);
 //! - a loss (or ECN mark) during slow start or CSS ends HyStart++ ([`HyStart::exit`]); the
 //!   congestion controller's own response applies.
-//! - §4.3: `L` = 8 for a sender that does not pace (synack does not), the constants of §4.3, and
+//! - §4.3: `L` = 8 for a sender that does not pace (synack does not) by default here; a
+//!   connection lifts it ("infinity") unless `Config::slow_start_ack_limit` is set, because
+//!   Linux's slow start grows the window by all an ACK acknowledges. The other constants of §4.3;
 //!   HyStart++ only in the initial slow start: after the first exit the state is
 //!   [`Phase::Done`] for the rest of the connection (later slow starts after an RTO stop at the
 //!   `ssthresh` the loss left).
@@ -111,6 +113,16 @@ impl HyStart {
             css_rounds: 0,
             limit_segments: limit_segments.max(1),
         }
+    }
+
+    /// Sets the per-ACK growth limit `L` in SMSS (`u32::MAX` for "infinity"; 0 is taken as 1).
+    pub fn set_limit(&mut self, limit_segments: u32) {
+        self.limit_segments = limit_segments.max(1);
+    }
+
+    /// The per-ACK growth limit `L` in SMSS (`u32::MAX`: none).
+    pub fn limit(&self) -> u32 {
+        self.limit_segments
     }
 
     /// The current phase.

@@ -177,16 +177,24 @@ impl FromStr for Algorithm {
 
 /// A new controller for `alg`, with the initial window `initial_window_segments * mss` bytes
 /// (RFC 6928: 10 segments; at least one segment). `mss` is the sender's MSS (at least 1). `now`
-/// is the connection's start; the current algorithms do not need it.
+/// is the connection's start; the current algorithms do not need it. `ack_limit` keeps the
+/// RFCs' per-ACK growth limit in slow start (RFC 3465 §2.2 for NewReno, RFC 9406 §4.3 for
+/// CUBIC's HyStart++); without it an ACK grows the window by all it acknowledges, as Linux's
+/// (see [`Config::slow_start_ack_limit`](crate::Config::slow_start_ack_limit)).
 pub fn new_controller(
     alg: Algorithm,
     mss: u32,
     initial_window_segments: u32,
+    ack_limit: bool,
     now: Instant,
 ) -> Box<dyn CongestionControl + Send> {
     match alg {
-        Algorithm::NewReno => Box::new(NewReno::new(mss, initial_window_segments)),
-        Algorithm::Cubic => Box::new(Cubic::new(mss, initial_window_segments, now)),
+        Algorithm::NewReno => {
+            Box::new(NewReno::new(mss, initial_window_segments).with_ack_limit(ack_limit))
+        }
+        Algorithm::Cubic => {
+            Box::new(Cubic::new(mss, initial_window_segments, now).with_ack_limit(ack_limit))
+        }
     }
 }
 
@@ -229,13 +237,23 @@ mod tests {
     #[test]
     fn factory() {
         for alg in [Algorithm::NewReno, Algorithm::Cubic] {
-            let cc = new_controller(alg, 1000, 10, Instant::ZERO);
-            assert_eq!(cc.name(), alg.as_str());
-            assert_eq!(cc.cwnd(), 10_000);
-            assert_eq!(cc.ssthresh(), u32::MAX);
-            assert!(cc.in_slow_start());
+            for ack_limit in [true, false] {
+                let mut cc = new_controller(alg, 1000, 10, ack_limit, Instant::ZERO);
+                assert_eq!(cc.name(), alg.as_str());
+                assert_eq!(cc.cwnd(), 10_000);
+                assert_eq!(cc.ssthresh(), u32::MAX);
+                assert!(cc.in_slow_start());
+                // A stretch ACK of ten segments: L = 2 (RFC 3465) or 8 (RFC 9406) SMSS, or all.
+                cc.on_ack(Instant::ZERO, 10_000, None, 10_000, false);
+                let expect = match (alg, ack_limit) {
+                    (_, false) => 20_000,
+                    (Algorithm::NewReno, true) => 12_000,
+                    (Algorithm::Cubic, true) => 18_000,
+                };
+                assert_eq!(cc.cwnd(), expect, "{alg} ack_limit {ack_limit}");
+            }
         }
-        let cc = new_controller(Algorithm::NewReno, 0, 0, Instant::ZERO);
+        let cc = new_controller(Algorithm::NewReno, 0, 0, true, Instant::ZERO);
         assert_eq!(cc.cwnd(), 1);
     }
 

@@ -3,7 +3,9 @@
 //!
 //! - Initial window: `initial_window_segments * SMSS` (RFC 6928 recommends 10 segments).
 //! - Slow start (`cwnd < ssthresh`): `cwnd += min(N, L)` per ACK of N new bytes, with L = 2 SMSS
-//!   (RFC 3465 §2.2), never beyond `ssthresh`.
+//!   (RFC 3465 §2.2), never beyond `ssthresh`. [`NewReno::with_ack_limit`] lifts `L`, as Linux
+//!   (whose `tcp_slow_start` counts every segment an ACK covers) and synack's connections by
+//!   default (`Config::slow_start_ack_limit`).
 //! - Congestion avoidance: appropriate byte counting (RFC 3465 §2.1, the "more accurate" method of
 //!   RFC 5681 §3.1): once a full `cwnd` of bytes has been acknowledged, `cwnd += SMSS`; about one
 //!   SMSS per round trip.
@@ -36,6 +38,8 @@ pub struct NewReno {
     rto_series: bool,
     /// `(cwnd, ssthresh)` before the last reduction.
     prior: Option<(u32, u32)>,
+    /// The most one ACK grows the window in slow start, in SMSS (`u32::MAX`: no limit).
+    ack_limit_segments: u32,
 }
 
 impl NewReno {
@@ -50,7 +54,20 @@ impl NewReno {
             in_recovery: false,
             rto_series: false,
             prior: None,
+            ack_limit_segments: ABC_LIMIT_SEGMENTS,
         }
+    }
+
+    /// Keeps RFC 3465 §2.2's per-ACK growth limit in slow start, `L` = 2 SMSS (`true`, the
+    /// default of `NewReno::new`), or lifts it (`false`: an ACK grows the window by all it
+    /// acknowledges, as Linux's `tcp_slow_start`).
+    pub fn with_ack_limit(mut self, limited: bool) -> Self {
+        self.ack_limit_segments = if limited {
+            ABC_LIMIT_SEGMENTS
+        } else {
+            u32::MAX
+        };
+        self
     }
 
     /// Whether the controller is in fast recovery (between a congestion event and its exit).
@@ -85,7 +102,7 @@ impl CongestionControl for NewReno {
         self.cwnd < self.ssthresh
     }
 
-    /// Slow start: `cwnd += min(acked, 2 SMSS)`, capped at `ssthresh`. Congestion avoidance:
+    /// Slow start: `cwnd += min(acked, L)` (L = 2 SMSS unless lifted), capped at `ssthresh`. Congestion avoidance:
     /// `cwnd += SMSS` each time `cwnd` bytes have been acknowledged. `rtt` and `flight` are not
     /// used by NewReno.
     fn on_ack(
@@ -104,7 +121,7 @@ impl CongestionControl for NewReno {
             return;
         }
         if self.cwnd < self.ssthresh {
-            let inc = acked.min(self.mss.saturating_mul(ABC_LIMIT_SEGMENTS));
+            let inc = acked.min(self.mss.saturating_mul(self.ack_limit_segments));
             self.cwnd = self.cwnd.saturating_add(inc).min(self.ssthresh);
         } else {
             self.bytes_acked = self.bytes_acked.saturating_add(acked);
@@ -217,6 +234,16 @@ mod tests {
         let mut cc = NewReno::new(MSS, 10);
         cc.on_ack(T0, 10 * MSS, None, 10 * MSS, false);
         assert_eq!(cc.cwnd(), 12 * MSS, "L = 2 SMSS");
+        // Without the limit (Linux's slow start) the ACK counts whole, up to ssthresh.
+        let mut cc = NewReno::new(MSS, 10).with_ack_limit(false);
+        cc.on_ack(T0, 10 * MSS, None, 10 * MSS, false);
+        assert_eq!(cc.cwnd(), 20 * MSS);
+        cc.on_congestion_event(T0, 20 * MSS);
+        cc.on_recovery_exit(T0);
+        cc.on_rto(T0, 20 * MSS);
+        assert_eq!((cc.cwnd(), cc.ssthresh()), (MSS, 10 * MSS));
+        cc.on_ack(T0, 30 * MSS, None, MSS, false);
+        assert_eq!(cc.cwnd(), 10 * MSS, "never beyond ssthresh");
     }
 
     #[test]

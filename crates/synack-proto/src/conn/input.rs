@@ -529,10 +529,17 @@ impl Connection {
 
         // Window update (RFC 9293 §3.10.7.4: SND.WL1/SND.WL2 guard against old segments).
         if self.snd_wl1 < seq || (self.snd_wl1 == seq && self.snd_wl2 <= ack) {
+            let changed = window != self.snd_wnd;
             self.snd_wnd = window;
             self.max_snd_wnd = self.max_snd_wnd.max(window);
             self.snd_wl1 = seq;
             self.snd_wl2 = ack;
+            // A window that opens on queued data after a long wait (a zero window, say) is a
+            // restart after idle too (Linux tcp_ack_update_window checks it before the ACK
+            // cleans the retransmission queue, so only when nothing was in flight).
+            if changed && acked_bytes == 0 && self.unsent() > 0 {
+                self.restart_after_idle(ctx);
+            }
         }
 
         // A zero-window probe answered with the window still closed: the probe timer restarts

@@ -511,6 +511,7 @@ impl Connection {
             self.cc_algorithm,
             self.snd_mss,
             config.initial_window_segments,
+            config.slow_start_ack_limit,
             now,
         ));
     }

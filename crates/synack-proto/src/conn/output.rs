@@ -660,8 +660,9 @@ impl Connection {
             })
     }
 
-    /// The application queued data after a pause: when nothing is outstanding and nothing was
-    /// sent for longer than the RTO, the window restarts (RFC 5681 §4.1, RFC 2861; Linux
+    /// The application queued data after a pause, or the peer's window opened on queued data:
+    /// when nothing is outstanding and nothing was sent for longer than the RTO, the window
+    /// restarts (RFC 5681 §4.1, RFC 2861; Linux
     /// `tcp_slow_start_after_idle_check` and `tcp_cwnd_restart`): halved once per RTO of
     /// idleness beyond the first, but not below the initial window (or the current one, if
     /// smaller).

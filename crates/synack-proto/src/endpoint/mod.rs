@@ -1017,6 +1017,7 @@ impl Endpoint {
     ) -> Result<(), Error> {
         self.flush_deferred();
         let iw = self.config.initial_window_segments;
+        let ack_limit = self.config.slow_start_ack_limit;
         let c = self.conn_mut(h)?;
         c.cc_algorithm = algorithm;
         if c.cc
@@ -1025,7 +1026,7 @@ impl Endpoint {
         {
             let segments = (c.cwnd() / c.snd_mss.max(1)).max(iw);
             c.cc = Some(crate::cc::new_controller(
-                algorithm, c.snd_mss, segments, now,
+                algorithm, c.snd_mss, segments, ack_limit, now,
             ));
         }
         Ok(())
