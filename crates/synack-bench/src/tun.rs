@@ -6,12 +6,12 @@
 //! 1. **synack <-> Linux over a TUN**: a synack [`Driver`] on a `synack::device::Tun`
 //!    (`sb-synack`, kernel 10.9.0.1/24, synack 10.9.0.2), blocking `synack::net` sockets on one
 //!    side, `std::net` sockets on the other. synack runs with its defaults (buffers auto-tuned from
-//!    16 KiB send / 128 KiB receive up to 4 MiB / 6 MiB, CUBIC, SACK, timestamps).
+//!    16 KiB send / 64 KiB receive up to 4 MiB / 6 MiB, CUBIC, SACK, timestamps).
 //! 2. **smoltcp <-> Linux over a TUN**: smoltcp 0.14 on its own `phy::TunTapInterface`
 //!    (`sb-smoltcp`, kernel 10.10.0.1/24, smoltcp 10.10.0.2), driven by the usual loop
 //!    (`Interface::poll`, the application, `phy::wait` on the TUN descriptor until the
 //!    `poll_delay`). smoltcp's buffers are fixed, so it runs twice: with synack's initial buffer
-//!    sizes (16 KiB / 128 KiB) and with synack's largest (4 MiB / 6 MiB); CUBIC, every other
+//!    sizes (16 KiB / 64 KiB) and with synack's largest (4 MiB / 6 MiB); CUBIC, every other
 //!    setting smoltcp's default. The ratios take smoltcp's better figure in each direction.
 //! 3. **Linux <-> Linux over a veth pair**: one end in the benchmark's namespace, the other in a
 //!    second namespace made by a thread that unshares again from inside the first (the peer is
@@ -1007,7 +1007,7 @@ impl Measured {
                 .to_string(),
         );
         notes.push(format!(
-            "synack's buffers grow from 16 KiB send / 128 KiB receive up to 4 MiB / 6 MiB \
+            "synack's buffers grow from 16 KiB send / 64 KiB receive up to 4 MiB / 6 MiB \
              (largest reached here: {} / {}); smoltcp's are fixed, at synack's initial sizes and \
              at its largest ones, and the ratio takes smoltcp's better figure in each direction; \
              Linux uses its tcp_wmem/tcp_rmem defaults.",

@@ -12,7 +12,7 @@
 //! |---|---|---|---|
 //! | `local_ip` | an IPv4 or IPv6 address; repeat the key or give a comma-separated list | `192.168.0.1` and `fd3d:fa7b:d17d::1` (packetdrill's `--local_ip` defaults); a family not given keeps its default | the tun device's address |
 //! | `tcp_rmem` | `min,default,max` bytes | `4096,540000,15728640` | `net.ipv4.tcp_rmem` |
-//! | `rcvbuf` | bytes | `540000` | `tcp_rmem[1]`: the initial receive buffer |
+//! | `rcvbuf` | bytes | `540000` | `tcp_rmem[1]`: the initial receive buffer, half of it window space as on Linux |
 //! | `tcp_rmem_max`, `rcvbuf_max` | bytes | `15728640` (15 MiB: window scale 8) | `tcp_rmem[2]`: fixes the window scale announced |
 //! | `tcp_wmem` | `min,default,max` bytes | `4096,262144,4194304` | `net.ipv4.tcp_wmem` |
 //! | `sndbuf` | bytes | `262144` | `tcp_wmem[1]` |
@@ -341,7 +341,9 @@ impl Settings {
     pub fn engine_config(&self) -> Config {
         Config {
             mss: self.mss,
-            recv_buffer: self.rcvbuf.max(1),
+            // Linux counts about half of the buffer's memory as window space (the default
+            // tcp_adv_win_scale ratio), as it does for SO_RCVBUF's doubled value.
+            recv_buffer: (self.rcvbuf / 2).max(1),
             max_recv_buffer: self.rcvbuf_max.max(self.rcvbuf).max(1),
             send_buffer: self.sndbuf.max(1),
             max_send_buffer: self.sndbuf_max.max(self.sndbuf).max(1),
@@ -381,6 +383,17 @@ mod tests {
         assert!(problems.is_empty());
         assert_eq!(s.engine_config().window_scale_shift(), 8);
         assert_eq!(s.local_ips.len(), 2);
+    }
+
+    #[test]
+    fn half_of_tcp_rmem_default_is_window_space_as_on_linux() {
+        let (s, _) = Settings::parse("");
+        assert_eq!(s.engine_config().recv_buffer, 270_000);
+        let (s, problems) = Settings::parse("tcp_rmem=4096,131072,6291456");
+        assert!(problems.is_empty(), "{problems:?}");
+        let c = s.engine_config();
+        // Linux's stock 128 KiB buffer: 64 KiB of window, wscale 7 from the 6 MiB maximum.
+        assert_eq!((c.recv_buffer, c.window_scale_shift()), (65_536, 7));
     }
 
     #[test]

@@ -1605,8 +1605,10 @@ fn getsockopt(st: &mut St, fd: i32, level: i32, name: i32) -> Result<Vec<u8>, Er
                 let c = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
                 // SK_MEMINFO_RMEM_ALLOC, _RCVBUF, _WMEM_ALLOC, _SNDBUF, _FWD_ALLOC,
                 // _WMEM_QUEUED, _OPTMEM, _BACKLOG, _DROPS: payload bytes, not skb truesize.
+                // The receive buffer as Linux's sk_rcvbuf, twice the window space (what
+                // SO_RCVBUF reads too).
                 v[0] = c(i.recv_buffered + i.out_of_order);
-                v[1] = c(i.recv_buffer);
+                v[1] = c(i.recv_buffer.saturating_mul(2));
                 v[2] = i.in_flight;
                 v[3] = c(i.send_buffer);
                 v[5] = c(i.send_buffered);

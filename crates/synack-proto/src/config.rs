@@ -66,7 +66,9 @@ pub struct Config {
     /// Largest send buffer: auto-tuning grows the send buffer with the congestion window up to
     /// this, 4 MiB (`tcp_wmem[2]` = 4194304).
     pub max_send_buffer: usize,
-    /// Receive buffer size in bytes: 128 KiB (`tcp_rmem[1]` = 131072).
+    /// Receive buffer size in bytes, the space the window offers: 64 KiB, what Linux offers from
+    /// its default buffer (`tcp_rmem[1]` = 131072 bytes of memory, about half of which it counts
+    /// as window space; the other half pays for the packets' overhead).
     pub recv_buffer: usize,
     /// Largest receive buffer, which fixes the window-scale shift we announce: 6 MiB
     /// (`tcp_rmem[2]` = 6291456 gives wscale 7, as Linux announces). Dynamic right-sizing grows
@@ -157,7 +159,7 @@ impl Default for Config {
             initial_window_segments: 10,
             send_buffer: 16 * 1024,
             max_send_buffer: 4 * 1024 * 1024,
-            recv_buffer: 128 * 1024,
+            recv_buffer: 64 * 1024,
             max_recv_buffer: 6 * 1024 * 1024,
             window_scaling: true,
             sack: true,

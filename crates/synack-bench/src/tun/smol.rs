@@ -38,7 +38,8 @@ const SMOL_IP: Ipv4Addr = Ipv4Addr::new(10, 10, 0, 2);
 const MAX_WAIT: SmolDuration = SmolDuration::from_millis(50);
 
 /// synack's initial socket buffers (send, receive): `Config::send_buffer` and
-/// `Config::recv_buffer`, 16 KiB and 128 KiB (Linux's `tcp_wmem[1]`, `tcp_rmem[1]`).
+/// `Config::recv_buffer`, 16 KiB and 64 KiB (Linux's `tcp_wmem[1]`, and the window space of
+/// its `tcp_rmem[1]`).
 pub fn initial_buffers() -> (usize, usize) {
     let c = synack::Config::default();
     (c.send_buffer, c.recv_buffer)

@@ -142,7 +142,7 @@ pub struct Args {
     #[arg(long, allow_hyphen_values = true, value_name = "BYTES")]
     pub sndbuf: Option<String>,
     /// Fix the receive buffer of each connection at this size (k, M, G suffixes) [default: the
-    /// engine's, 128 KiB auto-tuned up to 6 MiB, as Linux's tcp_rmem].
+    /// engine's, 64 KiB auto-tuned up to 6 MiB, as Linux's tcp_rmem].
     #[arg(long, allow_hyphen_values = true, value_name = "BYTES")]
     pub rcvbuf: Option<String>,
     /// Give up after this many seconds of virtual time [default: one hour plus a bound derived

@@ -8,7 +8,7 @@
 //! endpoint's transmit queue and reports events, and it tells the endpoint its next deadline.
 
 mod input;
-mod output;
+pub(crate) mod output;
 mod recovery;
 
 pub(crate) use input::negotiate;

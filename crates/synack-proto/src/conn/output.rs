@@ -69,6 +69,21 @@ fn transmit_parts(
     }
 }
 
+/// The window a SYN or SYN+ACK offers for `space` bytes of receive space and segments of `mss`
+/// payload bytes, as Linux's `tcp_select_initial_window`: rounded down to a multiple of `mss`
+/// (when larger than one), then capped at 65535, the most an unscaled field holds. So a space of
+/// 64 KiB offers 64240 with MSS 1460 (65160 with timestamps), and one that holds a whole
+/// segment more than 65535 offers 65535.
+pub(crate) fn initial_window_field(space: u32, mss: u32) -> u32 {
+    let mss = mss.max(1);
+    let space = if space > mss {
+        space / mss * mss
+    } else {
+        space
+    };
+    space.min(65535)
+}
+
 impl Connection {
     /// The window field to put in an outgoing segment, updating the advertised right edge.
     /// The right edge never moves left (RFC 9293 §3.8.6.2.2), and small increases are held back
@@ -76,11 +91,9 @@ impl Connection {
     pub(crate) fn select_window(&mut self, syn: bool) -> u16 {
         let wnd = self.window_wanted();
         if syn {
-            // Unscaled in SYN segments (RFC 7323 §2.2); Linux rounds to a multiple of the MSS.
-            let mss = u32::from(self.our_mss).max(1);
-            let w = wnd.min(65535);
-            let rounded = w / mss * mss;
-            let w = if rounded == 0 { w } else { rounded };
+            // Unscaled in SYN segments (RFC 7323 §2.2): Linux rounds the space down to a
+            // multiple of the MSS, then caps it at 65535 (tcp_select_initial_window).
+            let w = initial_window_field(wnd, u32::from(self.our_mss));
             self.rcv_adv = self.rcv_nxt + w;
             self.rcv_ssthresh = w;
             self.last_window = w;
@@ -1163,6 +1176,22 @@ pub(crate) fn model_timeout(boundary: u8, base: Duration, max: Duration) -> Dura
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initial_window_rounds_to_segments_then_caps_as_linux() {
+        // Linux's default 128 KiB tcp_rmem[1] is 64 KiB of window space: 44 segments of 1460,
+        // or 45 of 1448 with timestamps.
+        assert_eq!(initial_window_field(65_536, 1460), 64_240);
+        assert_eq!(initial_window_field(65_536, 1448), 65_160);
+        // A larger space offers the whole field, unrounded (defaults.sh's tcp_rmem[1]).
+        assert_eq!(initial_window_field(270_000, 1460), 65_535);
+        assert_eq!(initial_window_field(131_072, 1000), 65_535);
+        // SO_RCVBUF 20000: 13 segments.
+        assert_eq!(initial_window_field(20_000, 1460), 18_980);
+        // Less than a segment stays as it is.
+        assert_eq!(initial_window_field(1_000, 1460), 1_000);
+        assert_eq!(initial_window_field(5_000, 0), 5_000);
+    }
 
     #[test]
     fn model_timeout_is_what_linux_computes_for_its_retry_counts() {

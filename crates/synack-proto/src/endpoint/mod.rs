@@ -2156,13 +2156,13 @@ fn synack_timeout(initial: Duration, max: Duration, retries: u8) -> Duration {
     initial.saturating_mul(1 << retries.min(20)).min(max)
 }
 
-/// The window field of our SYN+ACK: the initial receive buffer capped at 65535, rounded down to a
-/// multiple of the segment payload size as Linux does (65160 for MSS 1460 with timestamps).
+/// The window field of our SYN+ACK: the initial receive buffer rounded down to a multiple of the
+/// segment payload size, then capped at 65535, as Linux does (65160 for a 64 KiB buffer and MSS
+/// 1460 with timestamps).
 fn synack_window(config: &Config, our_mss: u16, timestamps: bool) -> u16 {
     let payload = u32::from(our_mss) - if timestamps { 12 } else { 0 };
-    let w = (config.recv_buffer as u32).min(65535);
-    let rounded = w / payload.max(1) * payload.max(1);
-    (if rounded == 0 { w } else { rounded }) as u16
+    let space = u32::try_from(config.recv_buffer).unwrap_or(u32::MAX);
+    crate::conn::output::initial_window_field(space, payload) as u16
 }
 
 fn is_broadcast(ip: IpAddr) -> bool {
