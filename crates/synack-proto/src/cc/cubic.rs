@@ -419,7 +419,7 @@ impl CongestionControl for Cubic {
         self.cwnd < self.ssthresh_fp()
     }
 
-    /// Slow start with HyStart++ (L = 8 SMSS per ACK, a quarter of that in CSS); congestion
+    /// Slow start with HyStart++ (at most L SMSS per ACK, a quarter of that in CSS); congestion
     /// avoidance per RFC 9438 §4.2-§4.5. `flight` delimits HyStart++ rounds.
     fn on_ack(
         &mut self,

@@ -27,10 +27,12 @@
 //!   `on_congestion_event` only once per recovery.
 //! - Repeated RTOs for the same data (exponential backoff) do not reduce `ssthresh` again
 //!   (RFC 5681 §3.1: "ssthresh is held constant"); any ACK of new data ends the series.
-//! - Slow start uses appropriate byte counting (RFC 3465). NewReno limits the increase per ACK to
-//!   L = 2 SMSS (RFC 3465 §2.2); CUBIC's HyStart++ uses L = 8 SMSS, RFC 9406 §4.3's value for a
-//!   sender that does not pace. Linux has no limit at all; a bounded L keeps the bursts an
-//!   unpaced sender emits on stretch ACKs small.
+//! - Slow start uses appropriate byte counting (RFC 3465). The controllers' own default limits
+//!   the increase per ACK to L = 2 SMSS for NewReno (RFC 3465 §2.2) and L = 8 SMSS for CUBIC's
+//!   HyStart++ (RFC 9406 §4.3's value for a sender that does not pace); a bounded L keeps the
+//!   bursts an unpaced sender emits on stretch ACKs small. Linux has no limit at all, and
+//!   synack's connections follow it unless `Config::slow_start_ack_limit` is set
+//!   ([`new_controller`]'s `ack_limit`).
 //! - `app_limited` on an ACK means the sender was not using its window (RFC 7661's
 //!   "non-validated" state, Linux's `!tcp_is_cwnd_limited()`): the window does not grow.
 
