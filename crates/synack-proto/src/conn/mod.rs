@@ -8,10 +8,11 @@
 //! endpoint's transmit queue and reports events, and it tells the endpoint its next deadline.
 
 mod input;
-pub(crate) mod output;
+mod output;
 mod recovery;
 
 pub(crate) use input::negotiate;
+pub(crate) use output::initial_window_field;
 
 use alloc::collections::VecDeque;
 

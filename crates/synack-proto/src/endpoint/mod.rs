@@ -2162,7 +2162,7 @@ fn synack_timeout(initial: Duration, max: Duration, retries: u8) -> Duration {
 fn synack_window(config: &Config, our_mss: u16, timestamps: bool) -> u16 {
     let payload = u32::from(our_mss) - if timestamps { 12 } else { 0 };
     let space = u32::try_from(config.recv_buffer).unwrap_or(u32::MAX);
-    crate::conn::output::initial_window_field(space, payload) as u16
+    crate::conn::initial_window_field(space, payload) as u16
 }
 
 fn is_broadcast(ip: IpAddr) -> bool {
