@@ -89,16 +89,19 @@ impl Connection {
     /// The right edge never moves left (RFC 9293 §3.8.6.2.2), and small increases are held back
     /// (receiver-side silly window avoidance).
     pub(crate) fn select_window(&mut self, syn: bool) -> u16 {
-        let wnd = self.window_wanted();
         if syn {
-            // Unscaled in SYN segments (RFC 7323 §2.2): Linux rounds the space down to a
-            // multiple of the MSS, then caps it at 65535 (tcp_select_initial_window).
-            let w = initial_window_field(wnd, u32::from(self.our_mss));
+            // Unscaled in SYN segments (RFC 7323 §2.2): Linux rounds the whole free space down
+            // to a multiple of the MSS, then caps it at 65535 (tcp_select_initial_window). The
+            // space is not bounded by rcv_ssthresh first: that starts at 65535 and would round
+            // a large buffer's offer down to 64240.
+            let space = u32::try_from(self.recv_free()).unwrap_or(u32::MAX);
+            let w = initial_window_field(space, u32::from(self.our_mss));
             self.rcv_adv = self.rcv_nxt + w;
             self.rcv_ssthresh = w;
             self.last_window = w;
             return w as u16;
         }
+        let wnd = self.window_wanted();
         self.rcv_wup = self.rcv_nxt;
         let shift = self.opts.rcv_wscale;
         let field = self.scaled_window(wnd);
