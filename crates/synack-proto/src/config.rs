@@ -135,6 +135,12 @@ pub struct Config {
     /// grows the window by every segment an ACK covers (RFC 9406's `L` = infinity), so a
     /// receiver that acknowledges ten segments at once doubles the window in one round trip.
     pub slow_start_ack_limit: bool,
+    /// Linux's timer tick, one jiffy (`1 / CONFIG_HZ`): 1 ms, as the x86-64 defconfig and the
+    /// Ubuntu, Fedora and RHEL kernels are built (HZ = 1000), and as the kernel's own packetdrill
+    /// selftests assume; 4 ms matches a Debian kernel (HZ = 250). RACK's reordering timer is
+    /// rounded up to whole ticks and given two more (`TCP_TIMEOUT_MIN`), as Linux arms it; the
+    /// other timers run at the driver's clock resolution. Zero counts as one microsecond.
+    pub timer_tick: Duration,
 }
 
 impl Default for Config {
@@ -182,6 +188,7 @@ impl Default for Config {
             nodelay: false,
             min_tso_segs: 2,
             slow_start_ack_limit: false,
+            timer_tick: Duration::from_millis(1),
         }
     }
 }

@@ -23,14 +23,12 @@ use crate::time::{Duration, Instant};
 /// RFC 6675 DupThresh.
 const DUP_THRESH: u32 = 3;
 
-/// Linux's timer tick (`CONFIG_HZ` = 250, as Debian and Ubuntu kernels are built).
-const JIFFY: Duration = Duration::from_millis(4);
-
 /// The reordering timer as Linux arms it (`tcp_rack_mark_lost`): the RACK timeout rounded up to
-/// whole jiffies, plus `TCP_TIMEOUT_MIN` (two jiffies). RFC 8985 §6.3 lets the timer fire no
-/// earlier than the reordering window allows; later is allowed, and matches Linux's timing.
-fn linux_reo_timer(t: Duration) -> Duration {
-    let j = JIFFY.as_micros().max(1);
+/// whole ticks of `tick` ([`crate::Config::timer_tick`], one jiffy), plus `TCP_TIMEOUT_MIN` (two
+/// jiffies). RFC 8985 §6.3 lets the timer fire no earlier than the reordering window allows;
+/// later is allowed, and matches Linux's timing.
+fn linux_reo_timer(t: Duration, tick: Duration) -> Duration {
+    let j = tick.as_micros().max(1);
     let ticks = t.as_micros().div_ceil(j) + 2;
     Duration::from_micros(u64::try_from(ticks * j).unwrap_or(u64::MAX))
 }
@@ -440,7 +438,8 @@ impl Connection {
                     any = true;
                 }
             }
-            self.reorder_deadline = timeout.map(|t| ctx.now + linux_reo_timer(t));
+            self.reorder_deadline =
+                timeout.map(|t| ctx.now + linux_reo_timer(t, ctx.config.timer_tick));
             // With RACK, the DupThresh rule of RFC 6675 is not used (RFC 8985 §6.2: RACK's
             // reordering window is zero until reordering is seen, which gives the same speed),
             // as in Linux since 4.18.
@@ -665,5 +664,32 @@ impl Connection {
         self.dupacks = 0;
         self.rack.reset_tlp();
         self.tlp_deadline = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reordering_timer_rounds_up_to_ticks_and_adds_two() {
+        let ms = Duration::from_millis;
+        // HZ = 1000: a 24.5 ms RACK timeout is armed for 25 + 2 ticks of 1 ms.
+        assert_eq!(
+            linux_reo_timer(Duration::from_micros(24_500), ms(1)),
+            ms(27)
+        );
+        // HZ = 250: the same timeout takes 7 + 2 ticks of 4 ms.
+        assert_eq!(
+            linux_reo_timer(Duration::from_micros(24_500), ms(4)),
+            ms(36)
+        );
+        // A whole number of ticks is not rounded further.
+        assert_eq!(linux_reo_timer(ms(8), ms(4)), ms(16));
+        // A zero tick counts as one microsecond: the timeout plus two microseconds.
+        assert_eq!(
+            linux_reo_timer(ms(5), Duration::ZERO),
+            Duration::from_micros(5_002)
+        );
     }
 }
