@@ -61,6 +61,10 @@ pub struct TunArgs {
     /// Print one JSON line instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Give synack's TUN TCP segmentation offload (`TunBuilder::offload`): bursts of segments
+    /// go to the kernel as single large packets. smoltcp's TUN has no such mode.
+    #[arg(long)]
+    pub offload: bool,
 }
 
 /// Transfers per path and direction; the median is reported.
@@ -411,9 +415,10 @@ struct SynackSide {
 }
 
 impl SynackSide {
-    fn open(mtu: usize) -> Result<Self, String> {
+    fn open(mtu: usize, offload: bool) -> Result<Self, String> {
         let tun = Tun::builder(SYNACK_TUN)
             .mtu(mtu)
+            .offload(offload)
             .address(IpAddr::V4(SYNACK_KERNEL_IP), 24)
             .up(true)
             .open()
@@ -611,7 +616,7 @@ fn measure(args: &TunArgs, ip: &'static str) -> Result<Measured, String> {
     let started = Instant::now();
     let pat = pattern();
     let bytes = args.bytes;
-    let mut synack = SynackSide::open(args.mtu)?;
+    let mut synack = SynackSide::open(args.mtu, args.offload)?;
     let mut smol = smol::SmolSide::open(ip, args.mtu)?;
     let mut veth = veth::Veth::open(ip, args.mtu, &pat)?;
     let veth_before = if_counters(veth::END_A);
@@ -843,6 +848,7 @@ impl Measured {
         let mut put = |k: &str, v: String| fields.push((k.to_string(), v));
         put("bench", json_str("tun"));
         put("mtu", args.mtu.to_string());
+        put("synack_offload", args.offload.to_string());
         put("bytes", args.bytes.to_string());
         put("runs", RUNS.to_string());
         put("synack_to_linux_gbps", json_f64(self.synack.out()));
@@ -912,7 +918,14 @@ impl Measured {
             )
         };
         let rows: [(String, &Figures); 4] = [
-            ("synack, auto-tuned buffers".into(), &self.synack),
+            (
+                if args.offload {
+                    "synack, auto-tuned buffers, TSO".into()
+                } else {
+                    "synack, auto-tuned buffers".into()
+                },
+                &self.synack,
+            ),
             (smol_name(initial), &self.smol_initial),
             (smol_name(largest), &self.smol_largest),
             ("Linux <-> Linux over veth (A->B, B->A)".into(), &self.veth),

@@ -302,6 +302,13 @@ impl Inner {
             // The device copied the datagram out: its buffer builds the next one.
             self.ep.recycle(d);
         }
+        for i in 0..self.devices.len() {
+            if let Err(e) = self.devices[i].flush_tx(now) {
+                self.stats.send_errors += 1;
+                let what = format!("sending on {}", self.devices[i].name());
+                self.log_error(&what, &e);
+            }
+        }
         while let Some(ev) = self.ep.poll_event() {
             self.dispatch(ev);
         }

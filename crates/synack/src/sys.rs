@@ -96,12 +96,14 @@ fn name_of(req: &libc::ifreq) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// `ioctl(fd, TUNSETIFF, {name, IFF_TUN | IFF_NO_PI})`: attaches `file` (an open `/dev/net/tun`)
-/// to the TUN interface `name`, creating it when it does not exist. Returns the interface's name
-/// (the kernel picks one when `name` is empty or holds `%d`).
-pub(crate) fn tun_set_iff(file: &File, name: &str) -> io::Result<String> {
+/// `ioctl(fd, TUNSETIFF, {name, IFF_TUN | IFF_NO_PI})`, with `IFF_VNET_HDR` when `vnet_hdr`:
+/// attaches `file` (an open `/dev/net/tun`) to the TUN interface `name`, creating it when it does
+/// not exist. Returns the interface's name (the kernel picks one when `name` is empty or holds
+/// `%d`).
+pub(crate) fn tun_set_iff(file: &File, name: &str, vnet_hdr: bool) -> io::Result<String> {
     let mut req = ifreq(name)?;
-    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+    let vnet = if vnet_hdr { libc::IFF_VNET_HDR } else { 0 };
+    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | vnet) as libc::c_short;
     // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, and `req` is one that lives across the
     // call; the descriptor is valid for as long as `file` is borrowed.
     let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF as _, &mut req) };
@@ -109,6 +111,19 @@ pub(crate) fn tun_set_iff(file: &File, name: &str) -> io::Result<String> {
         return Err(io::Error::last_os_error());
     }
     Ok(name_of(&req))
+}
+
+/// `ioctl(fd, TUNSETOFFLOAD, flags)`: tells the kernel which offloads the reader of the TUN
+/// descriptor `file` handles (`TUN_F_CSUM`, `TUN_F_TSO4`, ...), so it may hand over packets with
+/// partial checksums and TSO packets instead of finishing and segmenting them itself.
+pub(crate) fn tun_set_offload(file: &File, flags: libc::c_uint) -> io::Result<()> {
+    // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned int of flags), and the
+    // descriptor is valid for as long as `file` is borrowed.
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETOFFLOAD as _, flags) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A datagram socket of `family` (`AF_INET` or `AF_INET6`) to issue interface ioctls on.

@@ -174,6 +174,80 @@ fn transfer_64mib_each_way_synack_client() {
     });
 }
 
+// ----- TCP segmentation offload ---------------------------------------------------------------
+
+/// Packets the kernel took in on `synack0` and sent on it (a TSO packet counts once), from
+/// this thread's network namespace.
+fn kernel_packets() -> (u64, u64) {
+    let dev = std::fs::read_to_string("/proc/thread-self/net/dev").expect("read net/dev");
+    let fields: Vec<u64> = dev
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("synack0:"))
+        .expect("synack0 in net/dev")
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // Receive: bytes, packets, errs, drop, fifo, frame, compressed, multicast; then transmit.
+    (fields[1], fields[9])
+}
+
+/// A transfer with offload on: the bytes arrive exact both ways, and each way the packets that
+/// crossed the TUN were far fewer than the segments synack sent or received (bursts went as
+/// single TSO packets, and came as them).
+fn offload_transfer(v6: bool, what: &str) {
+    let net = Net::new(Setup {
+        v6,
+        offload: true,
+        ..Setup::default()
+    });
+    let (rx_before, tx_before) = kernel_packets();
+    transfer_kernel_client(&net, 16 * MIB, what);
+    let (rx, tx) = kernel_packets();
+    let (rx, tx) = (rx - rx_before, tx - tx_before);
+    let stats = net.driver.stats();
+    let (sent, got) = (stats.datagrams_out, stats.datagrams_in);
+    eprintln!("{what}: synack sent {sent} segments in {rx} packets, got {got} in {tx}");
+    assert!(
+        sent > 11_000,
+        "16 MiB takes over 11,000 segments, sent {sent}"
+    );
+    assert!(got > 11_000, "16 MiB takes over 11,000 segments, got {got}");
+    assert!(
+        rx * 2 < sent,
+        "bursts should merge: {rx} packets for {sent} segments"
+    );
+    assert!(
+        tx * 2 < got,
+        "the kernel's TSO packets should be split: {tx} for {got}"
+    );
+}
+
+#[test]
+fn offload_transfer_16mib_each_way_v4() {
+    in_netns("offload_transfer_16mib_each_way_v4", || {
+        offload_transfer(false, "TSO, 16 MiB each way, IPv4");
+    });
+}
+
+#[test]
+fn offload_transfer_16mib_each_way_v6() {
+    in_netns("offload_transfer_16mib_each_way_v6", || {
+        offload_transfer(true, "TSO, 16 MiB each way, IPv6");
+    });
+}
+
+#[test]
+fn offload_lossy_transfer_synack_client() {
+    in_netns("offload_lossy_transfer_synack_client", || {
+        let net = Net::new(Setup {
+            impair: Some((lossy(), 5)),
+            offload: true,
+            ..Setup::default()
+        });
+        transfer_synack_client(&net, 4 * MIB, "TSO, 4 MiB each way through loss");
+    });
+}
+
 // ----- many connections ------------------------------------------------------------------------
 
 const CONNS: usize = 200;

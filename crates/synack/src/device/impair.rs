@@ -278,6 +278,10 @@ impl<D: Device> Device for Impaired<D> {
         self.release_outgoing(now)
     }
 
+    fn flush_tx(&mut self, now: Instant) -> io::Result<()> {
+        self.inner.flush_tx(now)
+    }
+
     fn poll_fd(&self) -> Option<RawFd> {
         self.inner.poll_fd()
     }

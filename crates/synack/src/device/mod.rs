@@ -14,6 +14,7 @@
 //!   duplicates what passes, from a seed (a userspace netem).
 
 pub mod impair;
+pub mod offload;
 pub mod pcap_tap;
 pub mod sim;
 pub mod tun;
@@ -51,6 +52,13 @@ pub trait Device: Send + 'static {
     /// TCP recovers. An error is logged by the driver and the datagram counted as dropped.
     fn send(&mut self, now: Instant, datagram: &[u8]) -> io::Result<()>;
 
+    /// Sends what [`Device::send`] held back to send together (a [`Tun`] with
+    /// [`offload`](tun::TunBuilder::offload) gathers a burst of segments into one packet). The
+    /// driver calls it after every round of sends, before it sleeps.
+    fn flush_tx(&mut self, _now: Instant) -> io::Result<()> {
+        Ok(())
+    }
+
     /// A descriptor the driver polls for readability, when the device has one.
     fn poll_fd(&self) -> Option<RawFd> {
         None
@@ -84,6 +92,9 @@ impl<D: Device + ?Sized> Device for Box<D> {
     }
     fn send(&mut self, now: Instant, datagram: &[u8]) -> io::Result<()> {
         (**self).send(now, datagram)
+    }
+    fn flush_tx(&mut self, now: Instant) -> io::Result<()> {
+        (**self).flush_tx(now)
     }
     fn poll_fd(&self) -> Option<RawFd> {
         (**self).poll_fd()

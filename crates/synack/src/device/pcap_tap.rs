@@ -110,6 +110,10 @@ impl<D: Device, W: Write + Send + 'static> Device for PcapTap<D, W> {
         self.inner.send(now, datagram)
     }
 
+    fn flush_tx(&mut self, now: Instant) -> io::Result<()> {
+        self.inner.flush_tx(now)
+    }
+
     fn poll_fd(&self) -> Option<RawFd> {
         self.inner.poll_fd()
     }

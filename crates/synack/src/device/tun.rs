@@ -6,6 +6,11 @@
 //! kernel's own addresses with their prefixes (which install the routes to synack's addresses), and
 //! the interface up.
 //!
+//! With [`TunBuilder::offload`], the descriptor carries a virtio-net header with each datagram
+//! (`IFF_VNET_HDR`), and a burst of segments of one connection goes to the kernel as one large
+//! packet whose checksum the kernel completes (TCP segmentation offload; see
+//! [`super::offload`]): one `write` per burst instead of one per segment.
+//!
 //! An interface synack created is not persistent: the kernel removes it when the last descriptor
 //! closes, that is when the [`Tun`] (and the driver that owns it) is dropped. An interface that
 //! existed before (`ip tuntap add ... mode tun`) is left as it was found, addresses aside.
@@ -19,6 +24,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Instant;
 
+use super::offload::{self, GsoSplit, TsoBatch, VNET_HDR_LEN};
 use super::Device;
 use crate::sys;
 
@@ -33,6 +39,12 @@ pub struct Tun {
     name: String,
     mtu: usize,
     created: bool,
+    /// `IFF_VNET_HDR` is on: every datagram carries a virtio-net header, and sends are gathered
+    /// into TSO packets.
+    offload: bool,
+    batch: TsoBatch,
+    /// A TSO packet read from the kernel, handed to the driver one segment at a time.
+    split: GsoSplit,
 }
 
 /// Options for opening a [`Tun`]; see [`Tun::builder`].
@@ -42,6 +54,7 @@ pub struct TunBuilder {
     mtu: Option<usize>,
     addresses: Vec<(IpAddr, u8)>,
     up: bool,
+    offload: bool,
 }
 
 impl TunBuilder {
@@ -60,6 +73,16 @@ impl TunBuilder {
         self
     }
 
+    /// Hands bursts of TCP segments to the kernel as single large packets (TCP segmentation
+    /// offload through `IFF_VNET_HDR`; see [`super::offload`]). Off by default. The kernel's TCP
+    /// sees the same bytes with the same sequence numbers, merged as GRO would merge them; a
+    /// capture on the interface (tcpdump on the kernel's side) shows the merged packets.
+    #[must_use]
+    pub fn offload(mut self, offload: bool) -> Self {
+        self.offload = offload;
+        self
+    }
+
     /// Brings the interface up after configuring it (the default).
     #[must_use]
     pub fn up(mut self, up: bool) -> Self {
@@ -69,7 +92,7 @@ impl TunBuilder {
 
     /// Opens or creates the interface and configures it.
     pub fn open(self) -> io::Result<Tun> {
-        let mut tun = Tun::open(&self.name)?;
+        let mut tun = Tun::attach(&self.name, self.offload)?;
         if let Some(mtu) = self.mtu {
             tun.set_mtu(mtu)?;
         }
@@ -104,12 +127,17 @@ impl Tun {
             mtu: None,
             addresses: Vec::new(),
             up: true,
+            offload: false,
         }
     }
 
     /// Attaches to the TUN interface `name`, creating it when it does not exist. Nothing is
     /// configured; see [`Tun::builder`].
     pub fn open(name: &str) -> io::Result<Tun> {
+        Self::attach(name, false)
+    }
+
+    fn attach(name: &str, offload: bool) -> io::Result<Tun> {
         let existed = !name.is_empty() && !name.contains('%') && sys::if_index(name).is_some();
         let file = OpenOptions::new()
             .read(true)
@@ -130,29 +158,41 @@ impl Tun {
                 ),
                 _ => explained(&e, format!("cannot open {TUN_PATH}: {}", os_text(&e))),
             })?;
-        let actual = sys::tun_set_iff(&file, name).map_err(|e| match e.raw_os_error() {
-            Some(libc::EPERM) | Some(libc::EACCES) => explained(
-                &e,
-                if existed {
-                    format!("attaching to TUN interface '{name}' needs root (CAP_NET_ADMIN)")
-                } else {
-                    format!("creating TUN interface '{name}' needs root (CAP_NET_ADMIN)")
-                },
-            ),
-            Some(libc::EBUSY) => explained(
-                &e,
-                format!("interface '{name}' is busy: another process has it open"),
-            ),
-            Some(libc::EINVAL) if existed => explained(
-                &e,
-                format!("interface '{name}' exists and is not a TUN interface"),
-            ),
-            Some(libc::EINVAL) => explained(&e, format!("'{name}' is not a valid interface name")),
-            _ => explained(
-                &e,
-                format!("cannot open TUN interface '{name}': {}", os_text(&e)),
-            ),
-        })?;
+        let actual =
+            sys::tun_set_iff(&file, name, offload).map_err(|e| match e.raw_os_error() {
+                Some(libc::EPERM) | Some(libc::EACCES) => explained(
+                    &e,
+                    if existed {
+                        format!("attaching to TUN interface '{name}' needs root (CAP_NET_ADMIN)")
+                    } else {
+                        format!("creating TUN interface '{name}' needs root (CAP_NET_ADMIN)")
+                    },
+                ),
+                Some(libc::EBUSY) => explained(
+                    &e,
+                    format!("interface '{name}' is busy: another process has it open"),
+                ),
+                Some(libc::EINVAL) if existed => explained(
+                    &e,
+                    format!("interface '{name}' exists and is not a TUN interface"),
+                ),
+                Some(libc::EINVAL) => {
+                    explained(&e, format!("'{name}' is not a valid interface name"))
+                }
+                _ => explained(
+                    &e,
+                    format!("cannot open TUN interface '{name}': {}", os_text(&e)),
+                ),
+            })?;
+        if offload {
+            // The kernel may then hand over up to 64 KiB of one connection per read (cut back
+            // into segments here) with checksums left partial. A kernel that refuses keeps
+            // segmenting and checksumming itself, which works as well, only slower.
+            let flags = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+            if let Err(e) = sys::tun_set_offload(&file, flags) {
+                tracing::debug!("{actual}: TUNSETOFFLOAD refused ({e}); receiving unmerged");
+            }
+        }
         let sock = sys::ioctl_socket(libc::AF_INET)?;
         let mtu = sys::if_mtu(&sock, &actual).unwrap_or(1500);
         Ok(Tun {
@@ -160,12 +200,20 @@ impl Tun {
             name: actual,
             mtu,
             created: !existed,
+            offload,
+            batch: TsoBatch::new(),
+            split: GsoSplit::new(),
         })
     }
 
     /// The interface's name.
     pub fn if_name(&self) -> &str {
         &self.name
+    }
+
+    /// True when bursts of segments go to the kernel as TSO packets ([`TunBuilder::offload`]).
+    pub fn offloads(&self) -> bool {
+        self.offload
     }
 
     /// True when this `Tun` created the interface (it disappears when the `Tun` is dropped).
@@ -310,9 +358,42 @@ impl Device for Tun {
     }
 
     fn recv(&mut self, _now: Instant, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if let Some(n) = self.split.next_into(buf) {
+            return Ok(Some(n));
+        }
         loop {
-            match self.file.read(buf) {
-                Ok(n) => return Ok(Some(n)),
+            let got = if self.offload {
+                let mut hdr = [0u8; VNET_HDR_LEN];
+                let mut parts = [io::IoSliceMut::new(&mut hdr), io::IoSliceMut::new(buf)];
+                self.file
+                    .read_vectored(&mut parts)
+                    .map(|n| (n.saturating_sub(VNET_HDR_LEN), Some(hdr)))
+            } else {
+                self.file.read(buf).map(|n| (n, None))
+            };
+            match got {
+                Ok((n, hdr)) => {
+                    let n = n.min(buf.len());
+                    let Some(h) = hdr else {
+                        return Ok(Some(n));
+                    };
+                    let gso_size = usize::from(u16::from_ne_bytes([h[4], h[5]]));
+                    // VIRTIO_NET_HDR_GSO_TCPV4 or _TCPV6, with or without the ECN bit.
+                    if matches!(h[1] & 0x7f, 1 | 4) && self.split.load(&buf[..n], gso_size) {
+                        match self.split.next_into(buf) {
+                            Some(len) => return Ok(Some(len)),
+                            None => continue,
+                        }
+                    }
+                    if h[0] & 1 != 0 {
+                        // VIRTIO_NET_HDR_F_NEEDS_CSUM: the kernel left the checksum for the
+                        // device to complete.
+                        let start = usize::from(u16::from_ne_bytes([h[6], h[7]]));
+                        let offset = usize::from(u16::from_ne_bytes([h[8], h[9]]));
+                        offload::complete_checksum(&mut buf[..n], start, offset);
+                    }
+                    return Ok(Some(n));
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -320,19 +401,41 @@ impl Device for Tun {
         }
     }
 
-    fn send(&mut self, _now: Instant, datagram: &[u8]) -> io::Result<()> {
-        loop {
-            match self.file.write(datagram) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // The kernel's queue is full: dropped, as a NIC would.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
-            }
+    fn send(&mut self, now: Instant, datagram: &[u8]) -> io::Result<()> {
+        if !self.offload {
+            return write_dropping(&mut self.file, datagram);
         }
+        if self.batch.push(datagram) {
+            return Ok(());
+        }
+        let sent = self.flush_tx(now);
+        self.batch.push(datagram);
+        sent
+    }
+
+    fn flush_tx(&mut self, _now: Instant) -> io::Result<()> {
+        let sent = match self.batch.finish() {
+            Some(bytes) => write_dropping(&mut self.file, bytes),
+            None => Ok(()),
+        };
+        self.batch.clear();
+        sent
     }
 
     fn poll_fd(&self) -> Option<RawFd> {
         Some(self.file.as_raw_fd())
+    }
+}
+
+/// Writes one datagram (with its virtio-net header when offloading) to the TUN descriptor. A
+/// full queue drops it, as a NIC would; TCP recovers.
+fn write_dropping(file: &mut File, bytes: &[u8]) -> io::Result<()> {
+    loop {
+        match file.write(bytes) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
     }
 }

@@ -63,6 +63,8 @@ pub struct Setup {
     pub impair: Option<(LinkConfig, u64)>,
     pub tokio: bool,
     pub mtu: Option<usize>,
+    /// TCP segmentation offload towards the kernel (`TunBuilder::offload`).
+    pub offload: bool,
 }
 
 /// A TUN interface in the current namespace with a synack driver on it.
@@ -100,7 +102,9 @@ impl Net {
         } else {
             (KERNEL4.parse().unwrap(), SYNACK4.parse().unwrap(), 24)
         };
-        let mut b = Tun::builder("synack0").address(kernel, prefix);
+        let mut b = Tun::builder("synack0")
+            .address(kernel, prefix)
+            .offload(setup.offload);
         if let Some(mtu) = setup.mtu {
             b = b.mtu(mtu);
         }
