@@ -29,6 +29,10 @@ pub struct NetArgs {
     /// Record every datagram crossing the interface to this pcap file (raw IP).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// TCP segmentation offload with the kernel (IFF_VNET_HDR): bursts of segments cross the
+    /// interface as single large packets, both ways.
+    #[arg(long)]
+    pub offload: bool,
     #[command(flatten)]
     pub impair: ImpairArgs,
 }
@@ -235,7 +239,9 @@ pub fn open_stack(args: &NetArgs) -> Result<Stack, String> {
         }
     }
     let impair = args.impair.config()?;
-    let mut b = Tun::builder(&args.tun).address(kernel, prefix);
+    let mut b = Tun::builder(&args.tun)
+        .address(kernel, prefix)
+        .offload(args.offload);
     if let Some(m) = args.mtu {
         b = b.mtu(m);
     }
@@ -243,7 +249,8 @@ pub fn open_stack(args: &NetArgs) -> Result<Stack, String> {
     let ifname = tun.if_name().to_string();
     let created = tun.created();
     let mtu = tun.mtu();
-    let mut describe = format!("{ifname} (kernel side {kernel}/{prefix}, MTU {mtu})");
+    let offload = if args.offload { ", TSO" } else { "" };
+    let mut describe = format!("{ifname} (kernel side {kernel}/{prefix}, MTU {mtu}{offload})");
     let mut dev: Box<dyn Device> = Box::new(tun);
     if let Some(path) = &args.pcap {
         dev = Box::new(PcapTap::create(dev, path).map_err(|e| e.to_string())?);
