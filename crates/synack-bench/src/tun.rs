@@ -62,7 +62,7 @@ pub struct TunArgs {
     #[arg(long)]
     pub json: bool,
     /// Give synack's TUN TCP segmentation offload (`TunBuilder::offload`): bursts of segments
-    /// go to the kernel as single large packets. smoltcp's TUN has no such mode.
+    /// cross it as single large packets, both ways. smoltcp's TUN has no such mode.
     #[arg(long)]
     pub offload: bool,
 }

@@ -1,4 +1,4 @@
-//! TCP segmentation offload (TSO) towards a Linux TUN interface.
+//! TCP segmentation offload (TSO) between synack and a Linux TUN interface, both ways.
 //!
 //! With `IFF_VNET_HDR`, every datagram that crosses a TUN descriptor carries a 10-byte
 //! `struct virtio_net_hdr` in front (`include/uapi/linux/virtio_net.h`). On the way into the
@@ -15,6 +15,10 @@
 //! else (a SYN, a FIN, a pure ACK, a retransmission out of sequence, another connection, IP
 //! options, fragments) is written as it is, with an empty header. What the kernel's TCP then
 //! sees is what it would have seen had the segments arrived one by one and been merged by GRO.
+//!
+//! The other way, [`received`] takes what a read returned: a TSO packet of the kernel's goes to
+//! [`GsoSplit`], which cuts it back into the segments it stands for before the engine sees
+//! them, and a checksum the kernel left partial is completed.
 
 use synack_wire::checksum::{self, Checksum};
 
@@ -28,6 +32,8 @@ const F_NEEDS_CSUM: u8 = 1;
 const GSO_TCPV4: u8 = 1;
 /// `VIRTIO_NET_HDR_GSO_TCPV6`.
 const GSO_TCPV6: u8 = 4;
+/// `VIRTIO_NET_HDR_GSO_ECN`: the packet's first segment carries CWR.
+const GSO_ECN: u8 = 0x80;
 
 /// TCP flag bits as they sit in byte 13 of the header.
 const ACK: u8 = 0x10;
@@ -129,7 +135,7 @@ fn same_headers(l: &Layout, a: &[u8], b: &[u8]) -> bool {
 pub struct TsoBatch {
     /// The header, then the first segment's IP and TCP headers, then every segment's payload.
     buf: Vec<u8>,
-    /// The first segment's layout (`None` while empty).
+    /// The first segment's layout (`None` when it is not a TCP datagram that can lead a train).
     first: Option<Layout>,
     segs: usize,
     /// Payload bytes of the first segment: every segment but the last carries exactly this.
@@ -146,30 +152,19 @@ impl TsoBatch {
         Self::default()
     }
 
-    /// True when nothing is gathered.
-    pub fn is_empty(&self) -> bool {
-        self.segs == 0
-    }
-
-    /// Segments gathered so far.
-    pub fn segments(&self) -> usize {
-        self.segs
-    }
-
     /// Adds `datagram` to the train, or starts one with it when the batch is empty. False when
     /// it cannot follow what is gathered: the caller writes [`TsoBatch::finish`] out, clears
     /// the batch, and adds the datagram again.
     pub fn push(&mut self, datagram: &[u8]) -> bool {
-        let Some(first) = self.first else {
+        if self.segs == 0 {
             self.start(datagram);
             return true;
-        };
-        let Some(l) = layout(datagram) else {
+        }
+        let (Some(first), Some(l)) = (self.first.filter(|_| self.open), layout(datagram)) else {
             return false;
         };
         let payload = l.payload(datagram);
-        let fits = self.open
-            && self.segs < MAX_SEGS
+        let fits = self.segs < MAX_SEGS
             && l.v6 == first.v6
             && l.hdr_len == first.hdr_len
             && l.seq == self.next_seq
@@ -195,26 +190,14 @@ impl TsoBatch {
         self.buf.resize(VNET_HDR_LEN, 0);
         self.buf.extend_from_slice(datagram);
         self.segs = 1;
-        match layout(datagram) {
-            Some(l) => {
-                let payload = l.payload(datagram);
-                self.first = Some(l);
-                self.gso_size = payload;
-                self.next_seq = l.seq.wrapping_add(payload as u32);
-                self.open = l.flags == ACK && payload > 0;
-            }
-            None => {
-                // Not a TCP datagram that can lead a train: it goes out on its own.
-                self.first = Some(Layout {
-                    v6: false,
-                    ip_len: 0,
-                    hdr_len: 0,
-                    seq: 0,
-                    flags: 0,
-                });
-                self.gso_size = 0;
-                self.open = false;
-            }
+        self.first = layout(datagram);
+        // Anything else goes out on its own.
+        self.open = false;
+        if let Some(l) = self.first {
+            let payload = l.payload(datagram);
+            self.gso_size = payload;
+            self.next_seq = l.seq.wrapping_add(payload as u32);
+            self.open = l.flags == ACK && payload > 0;
         }
     }
 
@@ -233,7 +216,7 @@ impl TsoBatch {
             let ip = &mut self.buf[VNET_HDR_LEN..];
             let pseudo = set_ip_length(ip, &l, total)?;
             let at = l.ip_len + 16;
-            ip[at..at + 2].copy_from_slice(&Checksum::sum(&pseudo).to_be_bytes());
+            ip[at..at + 2].copy_from_slice(&pseudo.sum().to_be_bytes());
             let h = &mut self.buf[..VNET_HDR_LEN];
             h[0] = F_NEEDS_CSUM;
             h[1] = if l.v6 { GSO_TCPV6 } else { GSO_TCPV4 };
@@ -248,10 +231,7 @@ impl TsoBatch {
     /// Empties the batch (its buffer is kept for the next train).
     pub fn clear(&mut self) {
         self.buf.clear();
-        self.first = None;
         self.segs = 0;
-        self.gso_size = 0;
-        self.open = false;
     }
 }
 
@@ -366,6 +346,27 @@ impl GsoSplit {
         self.index = self.index.wrapping_add(1);
         Some(len)
     }
+}
+
+/// What a read from the TUN hands the engine: `buf[..n]` holds the datagram that came after the
+/// virtio-net header `hdr`. A TSO packet is loaded into `split` and its first segment written
+/// over it (the driver takes the others from [`GsoSplit::next_into`] before it reads again); a
+/// checksum the kernel left partial is completed. Returns the length of what is now in `buf`.
+pub fn received(hdr: &[u8; VNET_HDR_LEN], buf: &mut [u8], n: usize, split: &mut GsoSplit) -> usize {
+    let n = n.min(buf.len());
+    let gso_size = usize::from(u16::from_ne_bytes([hdr[4], hdr[5]]));
+    // The ECN bit (0x80) may ride on either TCP type.
+    let tcp_gso = matches!(hdr[1] & !GSO_ECN, GSO_TCPV4 | GSO_TCPV6);
+    if tcp_gso && split.load(&buf[..n], gso_size) {
+        // A segment is never longer than the packet it came in, so it fits.
+        return split.next_into(buf).unwrap_or(0);
+    }
+    if hdr[0] & F_NEEDS_CSUM != 0 {
+        let start = usize::from(u16::from_ne_bytes([hdr[6], hdr[7]]));
+        let offset = usize::from(u16::from_ne_bytes([hdr[8], hdr[9]]));
+        complete_checksum(&mut buf[..n], start, offset);
+    }
+    n
 }
 
 /// Completes a checksum the kernel left partial (`VIRTIO_NET_HDR_F_NEEDS_CSUM` on a datagram
@@ -646,6 +647,49 @@ mod tests {
         assert!(!split.load(&tcp(false, 1, 1, ACK, &bytes(10, 0)), 0));
         let mut out = [0u8; 100];
         assert_eq!(split.next_into(&mut out), None);
+    }
+
+    #[test]
+    fn a_read_hands_over_segments_with_whole_checksums() {
+        let segs: Vec<Vec<u8>> = (0..3u16)
+            .map(|i| {
+                tcp(
+                    false,
+                    40 + i,
+                    5000 + u32::from(i) * 1000,
+                    ACK,
+                    &bytes(1000, 1),
+                )
+            })
+            .collect();
+        let mut batch = TsoBatch::new();
+        for d in &segs {
+            assert!(batch.push(d));
+        }
+        let written = batch.finish().unwrap().to_vec();
+        let hdr: [u8; VNET_HDR_LEN] = written[..VNET_HDR_LEN].try_into().unwrap();
+        let mut buf = vec![0u8; 65535];
+        let n = written.len() - VNET_HDR_LEN;
+        buf[..n].copy_from_slice(&written[VNET_HDR_LEN..]);
+        let mut split = GsoSplit::new();
+        let first = received(&hdr, &mut buf, n, &mut split);
+        let mut got = vec![buf[..first].to_vec()];
+        while let Some(len) = split.next_into(&mut buf) {
+            got.push(buf[..len].to_vec());
+        }
+        assert!(got == segs);
+        // Without GSO, a partial checksum is completed in place.
+        let whole = tcp(false, 1, 1, ACK | PSH, &bytes(33, 0));
+        let mut partial = whole.clone();
+        let pseudo = checksum::pseudo_header_ipv4(SRC4.into(), DST4.into(), 6, 32 + 33);
+        partial[36..38].copy_from_slice(&pseudo.sum().to_be_bytes());
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        hdr[0] = F_NEEDS_CSUM;
+        hdr[6..8].copy_from_slice(&20u16.to_ne_bytes());
+        hdr[8..10].copy_from_slice(&16u16.to_ne_bytes());
+        let len = partial.len();
+        assert_eq!(received(&hdr, &mut partial, len, &mut split), len);
+        assert!(partial == whole);
     }
 
     #[test]

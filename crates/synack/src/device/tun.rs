@@ -9,7 +9,8 @@
 //! With [`TunBuilder::offload`], the descriptor carries a virtio-net header with each datagram
 //! (`IFF_VNET_HDR`), and a burst of segments of one connection goes to the kernel as one large
 //! packet whose checksum the kernel completes (TCP segmentation offload; see
-//! [`super::offload`]): one `write` per burst instead of one per segment.
+//! [`super::offload`]): one `write` per burst instead of one per segment. The kernel hands its
+//! own bursts over the same way, and they are cut back into segments before the engine sees them.
 //!
 //! An interface synack created is not persistent: the kernel removes it when the last descriptor
 //! closes, that is when the [`Tun`] (and the driver that owns it) is dropped. An interface that
@@ -73,10 +74,12 @@ impl TunBuilder {
         self
     }
 
-    /// Hands bursts of TCP segments to the kernel as single large packets (TCP segmentation
-    /// offload through `IFF_VNET_HDR`; see [`super::offload`]). Off by default. The kernel's TCP
-    /// sees the same bytes with the same sequence numbers, merged as GRO would merge them; a
-    /// capture on the interface (tcpdump on the kernel's side) shows the merged packets.
+    /// Hands bursts of TCP segments to the kernel as single large packets, and takes the
+    /// kernel's own that way, cut back into segments before the engine sees them (TCP
+    /// segmentation offload through `IFF_VNET_HDR` and `TUNSETOFFLOAD`; see [`super::offload`]).
+    /// Off by default. The kernel's TCP sees the same bytes with the same sequence numbers,
+    /// merged as GRO would merge them; a capture on the interface (tcpdump on the kernel's side)
+    /// shows the merged packets.
     #[must_use]
     pub fn offload(mut self, offload: bool) -> Self {
         self.offload = offload;
@@ -372,27 +375,9 @@ impl Device for Tun {
                 self.file.read(buf).map(|n| (n, None))
             };
             match got {
-                Ok((n, hdr)) => {
-                    let n = n.min(buf.len());
-                    let Some(h) = hdr else {
-                        return Ok(Some(n));
-                    };
-                    let gso_size = usize::from(u16::from_ne_bytes([h[4], h[5]]));
-                    // VIRTIO_NET_HDR_GSO_TCPV4 or _TCPV6, with or without the ECN bit.
-                    if matches!(h[1] & 0x7f, 1 | 4) && self.split.load(&buf[..n], gso_size) {
-                        match self.split.next_into(buf) {
-                            Some(len) => return Ok(Some(len)),
-                            None => continue,
-                        }
-                    }
-                    if h[0] & 1 != 0 {
-                        // VIRTIO_NET_HDR_F_NEEDS_CSUM: the kernel left the checksum for the
-                        // device to complete.
-                        let start = usize::from(u16::from_ne_bytes([h[6], h[7]]));
-                        let offset = usize::from(u16::from_ne_bytes([h[8], h[9]]));
-                        offload::complete_checksum(&mut buf[..n], start, offset);
-                    }
-                    return Ok(Some(n));
+                Ok((n, None)) => return Ok(Some(n)),
+                Ok((n, Some(hdr))) => {
+                    return Ok(Some(offload::received(&hdr, buf, n, &mut self.split)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
