@@ -34,6 +34,8 @@
 //! | `slow_start_after_idle` | `0` or `1` | `1` | `net.ipv4.tcp_slow_start_after_idle` |
 //! | `tw_reuse` | `0`, `1` or `2` | `2` | `net.ipv4.tcp_tw_reuse` (2: loopback addresses only; a bound port takes its TIME-WAIT tuple over whatever this says) |
 //! | `min_tso_segs` | segments, at least 1 | `2` | `net.ipv4.tcp_min_tso_segs` (where PSH marks the end of a GSO packet) |
+//! | `comp_sack_nr` | count; `0` turns SACK compression off | `44` | `net.ipv4.tcp_comp_sack_nr` (duplicate ACKs held back in a row) |
+//! | `comp_sack_delay_ns` | nanoseconds | `1000000` | `net.ipv4.tcp_comp_sack_delay_ns` (the longest a duplicate ACK is held back; microsecond resolution) |
 //! | `sysctls` | `0` or `1` | `1` | follow the namespace's TCP sysctls that a script changes (see [`crate::sysctl`]) |
 //! | `seed` | integer | `1` | keys ISNs, timestamp offsets and port choice: runs repeat exactly |
 //! | `verbose` | `0` or `1` | `0` | print each call and packet on stderr |
@@ -99,6 +101,10 @@ pub struct Settings {
     pub tw_reuse: TwReuse,
     /// `net.ipv4.tcp_min_tso_segs`.
     pub min_tso_segs: u32,
+    /// `net.ipv4.tcp_comp_sack_nr`.
+    pub comp_sack_nr: u32,
+    /// `net.ipv4.tcp_comp_sack_delay_ns`.
+    pub comp_sack_delay_ns: u64,
     /// Follow the sysctls a script changes ([`crate::sysctl`]).
     pub sysctls: bool,
     /// The engine's seed.
@@ -139,6 +145,8 @@ impl Default for Settings {
             slow_start_after_idle: true,
             tw_reuse: TwReuse::Loopback,
             min_tso_segs: 2,
+            comp_sack_nr: 44,
+            comp_sack_delay_ns: 1_000_000,
             sysctls: true,
             seed: 1,
             verbose: false,
@@ -302,6 +310,12 @@ impl Settings {
                     }
                     _ => false,
                 },
+                "comp_sack_nr" | "tcp_comp_sack_nr" => {
+                    parse_num(value).map(|v| s.comp_sack_nr = v).is_some()
+                }
+                "comp_sack_delay_ns" | "tcp_comp_sack_delay_ns" => {
+                    parse_num(value).map(|v| s.comp_sack_delay_ns = v).is_some()
+                }
                 "sysctls" => parse_bool(value).map(|v| s.sysctls = v).is_some(),
                 "seed" => parse_num(value).map(|v| s.seed = v).is_some(),
                 "verbose" | "v" => parse_bool(value).map(|v| s.verbose = v).is_some(),
@@ -311,7 +325,8 @@ impl Settings {
                          rcvbuf, rcvbuf_max, tcp_wmem, sndbuf, sndbuf_max, rmem_max, wmem_max, \
                          mss, mtu, timestamps, sack, window_scaling, syn_retries, \
                          synack_retries, syn_linear_timeouts, retries2, orphan_retries, init_cwnd, congestion_control, \
-                         tlp, frto, syncookies, slow_start_after_idle, tw_reuse, min_tso_segs, sysctls, seed, \
+                         tlp, frto, syncookies, slow_start_after_idle, tw_reuse, min_tso_segs, \
+                         comp_sack_nr, comp_sack_delay_ns, sysctls, seed, \
                          verbose)"
                     ));
                     continue;
@@ -368,6 +383,8 @@ impl Settings {
             slow_start_after_idle: self.slow_start_after_idle,
             tw_reuse: self.tw_reuse,
             min_tso_segs: self.min_tso_segs,
+            comp_sack_nr: self.comp_sack_nr,
+            comp_sack_delay: std::time::Duration::from_nanos(self.comp_sack_delay_ns),
             ..Config::default()
         }
     }
@@ -405,6 +422,18 @@ mod tests {
         let (s, _) = Settings::parse("orphan_retries=3");
         let c = s.engine_config();
         assert_eq!((c.retries2, c.orphan_retries), (15, 3));
+    }
+
+    #[test]
+    fn sack_compression_reads_as_linux_names_it() {
+        let c = Settings::parse("").0.engine_config();
+        assert_eq!(c.comp_sack_nr, 44);
+        assert_eq!(c.comp_sack_delay, std::time::Duration::from_millis(1));
+        let (s, problems) = Settings::parse("tcp_comp_sack_nr=0 tcp_comp_sack_delay_ns=250000");
+        assert!(problems.is_empty(), "{problems:?}");
+        let c = s.engine_config();
+        assert_eq!(c.comp_sack_nr, 0);
+        assert_eq!(c.comp_sack_delay, std::time::Duration::from_micros(250));
     }
 
     #[test]

@@ -24,6 +24,7 @@
 //! | `net/ipv4/tcp_early_retrans` (3 or 4: tail loss probes on) | `tlp` |
 //! | `net/ipv4/tcp_frto`, `tcp_syncookies` (1 or 2: on) | the same |
 //! | `net/ipv4/tcp_slow_start_after_idle`, `tcp_tw_reuse`, `tcp_min_tso_segs` | the same |
+//! | `net/ipv4/tcp_comp_sack_nr`, `tcp_comp_sack_delay_ns` | the same |
 //!
 //! The flag `sysctls=0` turns all this off: the built-in defaults (`defaults.sh`'s values) and
 //! the flags alone decide, whatever the namespace says (the repository's tests run so, to be
@@ -61,6 +62,8 @@ const FOLLOWED: &[(&str, &str)] = &[
     ),
     ("net/ipv4/tcp_tw_reuse", "tcp_tw_reuse"),
     ("net/ipv4/tcp_min_tso_segs", "tcp_min_tso_segs"),
+    ("net/ipv4/tcp_comp_sack_nr", "tcp_comp_sack_nr"),
+    ("net/ipv4/tcp_comp_sack_delay_ns", "tcp_comp_sack_delay_ns"),
 ];
 
 /// The values of the followed sysctls when the stack started, and where to read them.

@@ -54,6 +54,15 @@ pub struct Config {
     pub fin_timeout: Duration,
     /// Delayed-ACK timeout: 40 ms (Linux `TCP_DELACK_MIN`; RFC 9293 §3.8.6.3 allows up to 500 ms).
     pub delayed_ack: Duration,
+    /// SACK compression (Linux since 4.19): after three duplicate ACKs for the same
+    /// `rcv_nxt`, the ACKs that out-of-order data calls for are held back for a twentieth of
+    /// the round-trip time, at most this long: 1 ms (`net.ipv4.tcp_comp_sack_delay_ns`). The
+    /// ACK that finally goes carries every SACK block they would have.
+    pub comp_sack_delay: Duration,
+    /// At most this many ACKs are held back in a row before one goes at once: 44
+    /// (`net.ipv4.tcp_comp_sack_nr`). 0 turns SACK compression off: every out-of-order
+    /// segment is acknowledged at once, as RFC 5681 §4.2 has it.
+    pub comp_sack_nr: u32,
     /// Maximum segment size we announce when the route gives no better figure: 1460 (IPv4 over an
     /// Ethernet MTU of 1500; RFC 9293 §3.7.1). IPv6 connections announce 20 bytes less.
     pub mss: u16,
@@ -160,6 +169,8 @@ impl Default for Config {
             tw_reuse_delay: Duration::from_secs(1),
             fin_timeout: Duration::from_secs(60),
             delayed_ack: Duration::from_millis(40),
+            comp_sack_delay: Duration::from_millis(1),
+            comp_sack_nr: 44,
             mss: 1460,
             default_peer_mss: 536,
             initial_window_segments: 10,

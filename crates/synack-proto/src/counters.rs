@@ -58,6 +58,9 @@ pub struct Counters {
     pub fin_wait2_timeouts: u64,
     /// Out-of-order segments queued (`TCPOFOQueue`).
     pub ofo_queue: u64,
+    /// ACKs for out-of-order data that SACK compression folded into a later one
+    /// (`TCPAckCompressed`).
+    pub ack_compressed: u64,
     /// Duplicate data segments received (`TCPPureAcks`-like; `DelayedACKLost` in Linux).
     pub duplicate_data: u64,
     /// Segments that failed the RFC 9293 §3.10.7.4 acceptability test.

@@ -141,6 +141,18 @@ impl Reassembly {
             .map(|(k, v)| (*k, (*k + v.data.len() as u64).min(end)))
     }
 
+    /// True when `[offset, offset + len)` overlaps or borders a held range, so that inserting it
+    /// would grow that range rather than start a new one.
+    pub fn touches(&self, offset: u64, len: u64) -> bool {
+        let end = offset + len;
+        if let Some((k, v)) = self.ranges.range(..=offset).next_back() {
+            if *k + v.data.len() as u64 >= offset {
+                return true;
+            }
+        }
+        self.ranges.range(offset..=end).next().is_some()
+    }
+
     /// Removes and returns the data that starts at or before `next` (the reader's position), from
     /// `next` on. Ranges wholly below `next` are discarded.
     pub fn pop_at(&mut self, next: u64) -> Option<Vec<u8>> {
@@ -227,6 +239,20 @@ mod tests {
         assert_eq!(r.first_overlap(201, 2), Some((201, 203)));
         assert_eq!(r.first_overlap(50, 500), Some((100, 104)));
         assert_eq!(r.first_overlap(100, 0), None);
+    }
+
+    #[test]
+    fn touching_means_overlapping_or_bordering() {
+        let mut r = Reassembly::new();
+        r.insert(100, &[0; 10]);
+        r.insert(200, &[0; 10]);
+        assert!(r.touches(90, 10), "borders the start");
+        assert!(r.touches(110, 5), "borders the end");
+        assert!(r.touches(105, 50), "overlaps");
+        assert!(r.touches(150, 50), "borders the second range");
+        assert!(!r.touches(111, 10), "a gap on both sides");
+        assert!(!r.touches(0, 99));
+        assert!(!r.touches(211, 1));
     }
 
     #[test]

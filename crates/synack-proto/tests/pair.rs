@@ -213,7 +213,13 @@ fn ipv6_handshake_transfer_and_close() {
 }
 
 fn established_pair() -> (Pair, synack_proto::ConnHandle, synack_proto::ConnHandle) {
-    let mut p = Pair::new();
+    established_pair_with(synack_proto::Config::default())
+}
+
+fn established_pair_with(
+    config: synack_proto::Config,
+) -> (Pair, synack_proto::ConnHandle, synack_proto::ConnHandle) {
+    let mut p = Pair::with_config(config);
     let l = p.b.listen("10.0.0.2:80".parse().unwrap(), 4).unwrap();
     let c =
         p.a.connect(p.now, "10.0.0.2:80".parse().unwrap(), None)
@@ -338,7 +344,10 @@ fn paws_drops_a_segment_with_an_old_timestamp() {
 }
 
 /// The TCP segments among `datagrams`, parsed: (sequence number, ack number, payload length).
-fn segments(datagrams: &[Vec<u8>]) -> Vec<(u32, u32, usize)> {
+/// A segment's sequence number, acknowledgment number and payload length.
+type Segment = (u32, u32, usize);
+
+fn segments(datagrams: &[Vec<u8>]) -> Vec<Segment> {
     datagrams
         .iter()
         .map(|d| {
@@ -425,17 +434,65 @@ fn segments_handed_over_together_are_acknowledged_together() {
         p.a.handle_packet(p.now, &a).unwrap();
     }
 
-    // Out-of-order data is answered at once, one duplicate ACK per segment, batch or not.
+    // Out-of-order data: the first three duplicate ACKs of a hole go at once, batch or not;
+    // later ones are held back (SACK compression, Linux tcp_comp_sack_delay_ns and
+    // tcp_comp_sack_nr) and go as one ACK when the compression timer fires, within 1 ms,
+    // carrying the SACK block of all the data after the hole.
+    let (burst, dupacks) = burst_after_a_hole(&mut p, c);
+    assert_eq!(dupacks.len(), 3, "{dupacks:?}");
+    let due = p.b.poll_timeout().expect("the held ACK's timer");
+    assert!(due <= p.now + Duration::from_millis(1), "{due:?}");
+    p.b.handle_timeout(due);
+    let held = drain(&mut p.b);
+    assert_eq!(held.len(), 1, "{:?}", segments(&held));
+    let ip = synack_wire::parse_ip(&held[0]).unwrap();
+    let tcp = synack_wire::TcpRepr::parse(ip.payload, ip.ip.src(), ip.ip.dst(), true).unwrap();
+    let (last_seq, _, last_len) = segments(&burst)[burst.len() - 1];
+    let first_after_hole = segments(&burst[1..2])[0].0;
+    assert_eq!(tcp.ack, segments(&burst[..1])[0].0);
+    assert_eq!(
+        tcp.options
+            .sack
+            .as_slice()
+            .first()
+            .map(|b| (b.left, b.right)),
+        Some((first_after_hole, last_seq.wrapping_add(last_len as u32))),
+        "{:?}",
+        tcp.options.sack
+    );
+    assert_eq!(
+        p.b.counters().ack_compressed,
+        (burst.len() - 1 - 3 - 1) as u64
+    );
+}
+
+/// The client sends 8 KiB whose first segment is lost, handed to the server together; returns
+/// what the client sent and the server's immediate answers, each of which must acknowledge the
+/// hole.
+fn burst_after_a_hole(p: &mut Pair, c: synack_proto::ConnHandle) -> (Vec<Vec<u8>>, Vec<Segment>) {
     p.a.send(p.now, c, &[8u8; 8 * 1024]).unwrap();
     let burst = drain(&mut p.a);
-    assert!(burst.len() >= 4);
+    assert!(burst.len() >= 5, "{} datagrams", burst.len());
     for d in &burst[1..] {
         p.b.handle_packet(p.now, d).unwrap();
     }
     let dupacks = segments(&drain(&mut p.b));
-    assert_eq!(dupacks.len(), burst.len() - 1, "{dupacks:?}");
     let hole = segments(&burst[..1])[0].0;
     assert!(dupacks.iter().all(|a| a.1 == hole), "{dupacks:?}");
+    (burst, dupacks)
+}
+
+#[test]
+fn without_sack_compression_every_out_of_order_segment_is_acknowledged_at_once() {
+    let (mut p, c, _s) = established_pair_with(synack_proto::Config {
+        comp_sack_nr: 0,
+        ..synack_proto::Config::default()
+    });
+    p.collect();
+    p.in_flight.clear();
+    let (burst, dupacks) = burst_after_a_hole(&mut p, c);
+    assert_eq!(dupacks.len(), burst.len() - 1, "{dupacks:?}");
+    assert_eq!(p.b.counters().ack_compressed, 0);
 }
 
 /// Hands `datagram` to `e` by value, in a vector whose capacity is `slack` times its length.

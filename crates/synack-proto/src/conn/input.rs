@@ -389,6 +389,7 @@ impl Connection {
 
         // Seventh: segment text, and eighth: FIN.
         if !seg.payload.is_empty() || flags.fin() {
+            self.rcv_rtt_measure_ts(ctx.now, seg);
             self.accept_text(ctx, seg, seq);
         }
     }
@@ -789,6 +790,15 @@ impl Connection {
                         ctx.counters.duplicate_data += 1;
                     }
                 }
+                // A fifth block would push the oldest out of the SACK blocks Linux keeps: an
+                // ACK held back goes first, with the blocks as they were
+                // (tcp_sack_compress_send_ack).
+                if self.compressed_acks > 0
+                    && self.ooo.range_count() >= 4
+                    && !self.ooo.touches(offset, data_len)
+                {
+                    self.send_ack(ctx);
+                }
                 let inserted = self.ooo.insert(offset, payload);
                 ctx.counters.ofo_queue += 1;
                 // Its size counts towards the estimate of the peer's segments too (recent
@@ -805,7 +815,48 @@ impl Connection {
             if fin {
                 self.ooo_fin = Some(offset + data_len);
             }
+            self.ack_out_of_order(ctx);
+        }
+    }
+
+    /// Out-of-order data calls for an ACK at once, so that the sender sees the hole (RFC 5681
+    /// §4.2), except that with SACK Linux compresses them (`__tcp_ack_snd_check`): once three
+    /// duplicate ACKs went for the same `rcv_nxt`, further ones are held back for a twentieth of
+    /// the round-trip time (at most `Config::comp_sack_delay`) and at most
+    /// `Config::comp_sack_nr` in a row; the ACK that then goes carries all their SACK
+    /// information. Quick-ACK mode, or more than a segment of in-order data not yet
+    /// acknowledged, sends it at once.
+    fn ack_out_of_order(&mut self, ctx: &mut Ctx<'_>) {
+        let quick = !self.pingpong && self.quickacks > 0;
+        if quick
+            || self.rcv_unacked() > self.rcv_mss_estimate()
+            || !self.opts.sack
+            || self.compressed_acks >= ctx.config.comp_sack_nr
+        {
             self.ack_now = true;
+            return;
+        }
+        if self.dup_acks_rcv_nxt != self.rcv_nxt {
+            self.dup_acks_rcv_nxt = self.rcv_nxt;
+            self.dup_acks_sent = 0;
+        }
+        if self.dup_acks_sent < 3 {
+            self.dup_acks_sent += 1;
+            self.ack_now = true;
+            return;
+        }
+        self.compressed_acks += 1;
+        if self.comp_sack_deadline.is_none() {
+            // The receiver's RTT estimate, or the sender's when that is smaller; none measured
+            // yet means no delay: the ACK goes once the datagrams at hand are processed (Linux
+            // starts its timer with a delay of 0, which fires after the softirq's batch).
+            let srtt = self.rtt.srtt().unwrap_or(Duration::ZERO);
+            let mut rtt = Duration::from_micros(u64::from(self.rcv_rtt_us8 / 8));
+            if !srtt.is_zero() && srtt < rtt {
+                rtt = srtt;
+            }
+            let delay = ctx.config.comp_sack_delay.min(rtt / 20);
+            self.comp_sack_deadline = Some(ctx.now + delay);
         }
     }
 
@@ -829,6 +880,7 @@ impl Connection {
     /// quick ACKs on (`tcp_incr_quickack`).
     fn on_data_received(&mut self, ctx: &Ctx<'_>, seg: &TcpRepr<'_>, len: u32) {
         self.measure_rcv_mss(seg, len);
+        self.rcv_rtt_measure(ctx.now);
         let pause = self
             .last_data_rcv
             .map(|t| ctx.now.saturating_duration_since(t));
@@ -836,6 +888,53 @@ impl Connection {
             self.incr_quickacks();
         }
         self.last_data_rcv = Some(ctx.now);
+    }
+
+    /// A sample of the receiver's RTT estimate (Linux `tcp_rcv_rtt_update`): the first sample,
+    /// or one below the estimate, replaces it; a larger one is averaged in (7/8 old) only when it
+    /// came from a timestamp (`window` false), since the window measurement overestimates
+    /// whenever the sender was not sending.
+    fn rcv_rtt_update(&mut self, sample_us: u32, window: bool) {
+        let m = sample_us.saturating_mul(8);
+        let old = self.rcv_rtt_us8;
+        if old == 0 || m < old {
+            self.rcv_rtt_us8 = m;
+        } else if !window {
+            self.rcv_rtt_us8 = old - (old >> 3) + sample_us;
+        }
+    }
+
+    /// The receiver's RTT without timestamps (Linux `tcp_rcv_rtt_measure`): the time from one
+    /// in-order arrival until the data a window beyond it has arrived.
+    fn rcv_rtt_measure(&mut self, now: Instant) {
+        if let Some((start, seq)) = self.rcv_rtt_start {
+            if self.rcv_nxt < seq {
+                return;
+            }
+            let us = now.saturating_duration_since(start).as_micros();
+            self.rcv_rtt_update(u32::try_from(us).unwrap_or(u32::MAX).max(1), true);
+        }
+        self.rcv_rtt_start = Some((now, self.rcv_nxt + self.rcv_wnd()));
+    }
+
+    /// The receiver's RTT from the timestamp a full-sized data segment echoes (Linux
+    /// `tcp_rcv_rtt_measure_ts`): once per TSecr, in whole milliseconds of our clock, none when
+    /// less than one tick passed.
+    fn rcv_rtt_measure_ts(&mut self, now: Instant, seg: &TcpRepr<'_>) {
+        let Some(ts) = seg.options.timestamps.filter(|_| self.opts.timestamps) else {
+            return;
+        };
+        if ts.tsecr == self.rcv_rtt_last_tsecr {
+            return;
+        }
+        self.rcv_rtt_last_tsecr = ts.tsecr;
+        if (seg.payload.len() as u32) < self.rcv_mss_estimate() {
+            return;
+        }
+        let ms = self.ts_now(now).wrapping_sub(ts.tsecr);
+        if ms > 0 && ms < i32::MAX as u32 / 1000 {
+            self.rcv_rtt_update(ms * 1000, false);
+        }
     }
 
     /// A segment with `len` bytes of data arrived (Linux `tcp_measure_rcv_mss`). One at least

@@ -240,6 +240,16 @@ pub(crate) struct Connection {
     /// The connection waits in the endpoint's list of deferred output.
     pub output_pending: bool,
     pub delack_deadline: Option<Instant>,
+    /// ACKs for out-of-order data held back since the last ACK went out (Linux
+    /// `tp->compressed_ack`, SACK compression).
+    pub compressed_acks: u32,
+    /// When the held-back ACK goes (Linux `compressed_ack_timer`).
+    pub comp_sack_deadline: Option<Instant>,
+    /// `rcv_nxt` when the duplicate ACKs were last counted (`compressed_ack_rcv_nxt`).
+    pub dup_acks_rcv_nxt: SeqNum,
+    /// Duplicate ACKs sent at once for the current `rcv_nxt` (`dup_ack_counter`): the first
+    /// three are never held back, so that a sender without SACK-based recovery still sees them.
+    pub dup_acks_sent: u8,
     /// Remaining segments to acknowledge at once (Linux quick-ACK mode): the first data and data
     /// after a pause longer than the RTO set it to half the window's worth of segments.
     pub quickacks: u32,
@@ -262,6 +272,16 @@ pub(crate) struct Connection {
     pub pingpong: bool,
     /// When in-order data last arrived (Linux `icsk_ack.lrcvtime`).
     pub last_data_rcv: Option<Instant>,
+    /// The receiver's estimate of the round-trip time, in eighths of a microsecond, 0 until
+    /// measured (Linux `rcv_rtt_est.rtt_us`): from the timestamps the peer echoes on full-sized
+    /// data, or without them the time a window of data takes to arrive. It sizes SACK
+    /// compression's delay.
+    pub rcv_rtt_us8: u32,
+    /// The window measurement without timestamps: when it started, and the sequence number that
+    /// ends it (`rcv_rtt_est.time`, `rcv_rtt_est.seq`).
+    pub rcv_rtt_start: Option<(Instant, SeqNum)>,
+    /// The TSecr of the last timestamp sample (`rcv_rtt_last_tsecr`).
+    pub rcv_rtt_last_tsecr: u32,
     /// When an acceptable ACK last arrived (Linux `rcv_tstamp`).
     pub last_ack_rcv: Option<Instant>,
     /// When the connection reached ESTABLISHED; the `last_*` times start there, as Linux's.
@@ -426,12 +446,19 @@ impl Connection {
             ack_due: false,
             output_pending: false,
             delack_deadline: None,
+            compressed_acks: 0,
+            comp_sack_deadline: None,
+            dup_acks_rcv_nxt: SeqNum(0),
+            dup_acks_sent: 0,
             quickacks: 0,
             rcv_mss: 0,
             last_seg_size: 0,
             ack_pushed: 0,
             pingpong: false,
             last_data_rcv: None,
+            rcv_rtt_us8: 0,
+            rcv_rtt_start: None,
+            rcv_rtt_last_tsecr: 0,
             last_ack_rcv: None,
             established_at: None,
             pacing_rate: None,
@@ -601,7 +628,8 @@ impl Connection {
         let a = earliest(self.rtx_deadline, self.delack_deadline);
         let b = earliest(self.persist_deadline, self.linger_deadline);
         let c = earliest(self.reorder_deadline, self.tlp_deadline);
-        earliest(earliest(a, b), earliest(c, self.keepalive_deadline))
+        let d = earliest(self.keepalive_deadline, self.comp_sack_deadline);
+        earliest(earliest(a, b), earliest(c, d))
     }
 
     /// Bytes sent and not yet acknowledged (sequence space, SYN and FIN included).
@@ -618,6 +646,7 @@ impl Connection {
         self.set_state(ctx, State::Closed);
         self.rtx_deadline = None;
         self.delack_deadline = None;
+        self.comp_sack_deadline = None;
         self.persist_deadline = None;
         self.linger_deadline = None;
         self.reorder_deadline = None;

@@ -285,6 +285,9 @@ impl Connection {
             self.ack_due = false;
             self.delack_deadline = None;
             self.ack_pushed = 0;
+            // Whatever ACKs were held back, this one carries (Linux tcp_event_ack_sent).
+            ctx.counters.ack_compressed += u64::from(core::mem::take(&mut self.compressed_acks));
+            self.comp_sack_deadline = None;
         }
     }
 
@@ -910,6 +913,15 @@ impl Connection {
                 let seq = self.snd_una - 1;
                 self.send(ctx, TcpFlags::ACK, seq, &[]);
                 self.update_persist(now);
+            }
+        }
+        if self.comp_sack_deadline.is_some_and(|d| d <= now) {
+            self.comp_sack_deadline = None;
+            // One of the held-back ACKs goes now: it is not counted as saved (Linux
+            // tcp_compressed_ack_kick).
+            if self.compressed_acks > 0 {
+                self.compressed_acks -= 1;
+                self.ack_now = true;
             }
         }
         if self.delack_deadline.is_some_and(|d| d <= now) {

@@ -1477,6 +1477,7 @@ impl Endpoint {
             c.state = State::Closed;
             c.rtx_deadline = None;
             c.delack_deadline = None;
+            c.comp_sack_deadline = None;
             c.persist_deadline = None;
             c.linger_deadline = None;
             c.send_buf.clear();

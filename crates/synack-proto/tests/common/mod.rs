@@ -23,9 +23,17 @@ impl Pair {
         Self::with_addrs("10.0.0.1", "10.0.0.2")
     }
     pub fn with_addrs(a_addr: &str, b_addr: &str) -> Self {
-        let mut a = Endpoint::new(Config::default(), 1);
+        Self::build(a_addr, b_addr, Config::default())
+    }
+    /// Both ends with `config`, at 10.0.0.1 and 10.0.0.2.
+    #[allow(dead_code)]
+    pub fn with_config(config: Config) -> Self {
+        Self::build("10.0.0.1", "10.0.0.2", config)
+    }
+    fn build(a_addr: &str, b_addr: &str, config: Config) -> Self {
+        let mut a = Endpoint::new(config.clone(), 1);
         a.add_address(a_addr.parse().unwrap());
-        let mut b = Endpoint::new(Config::default(), 2);
+        let mut b = Endpoint::new(config, 2);
         b.add_address(b_addr.parse().unwrap());
         Pair {
             now: Instant::ZERO,
