@@ -207,7 +207,13 @@ impl ListenerSlot {
 /// Everything behind the driver's lock.
 pub(crate) struct Inner {
     pub(crate) ep: Endpoint,
+    /// Empty while the loop reads from them outside the lock (see `loaned`).
     devices: Vec<Box<dyn Device>>,
+    /// The loop holds the devices, reading, outside the lock: what the engine sends meanwhile
+    /// waits in `outbox`, and goes out, in order, when the loop hands them back.
+    loaned: bool,
+    /// Datagrams sent while the devices were loaned.
+    outbox: Vec<Vec<u8>>,
     routes: Vec<Route>,
     pub(crate) conns: HashMap<ConnHandle, ConnSlot>,
     pub(crate) listeners: HashMap<ListenerHandle, ListenerSlot>,
@@ -215,7 +221,6 @@ pub(crate) struct Inner {
     pub(crate) run: RunState,
     drain_timeout: Duration,
     stats: DriverStats,
-    rx_buf: Vec<u8>,
     start: StdInstant,
     notifier: Notifier,
     last_error_log: Option<StdInstant>,
@@ -281,13 +286,40 @@ impl Inner {
             .map_or(0, |r| r.device)
     }
 
-    /// Sends what the engine queued and hands its events to the sockets.
+    /// Sends what the engine queued and hands its events to the sockets. While the loop reads
+    /// from the devices (`loaned`), the datagrams wait in the outbox instead.
     pub(crate) fn flush(&mut self, now: StdInstant) {
-        while let Some(d) = self.ep.poll_transmit() {
-            let i = self.device_for(&d);
-            let Some(dev) = self.devices.get_mut(i) else {
-                continue;
-            };
+        if self.loaned {
+            while let Some(d) = self.ep.poll_transmit() {
+                self.outbox.push(d);
+            }
+        } else {
+            let mut waiting = std::mem::take(&mut self.outbox);
+            for d in waiting.drain(..) {
+                self.transmit(now, d);
+            }
+            self.outbox = waiting;
+            while let Some(d) = self.ep.poll_transmit() {
+                self.transmit(now, d);
+            }
+            for i in 0..self.devices.len() {
+                if let Err(e) = self.devices[i].flush_tx(now) {
+                    self.stats.send_errors += 1;
+                    let what = format!("sending on {}", self.devices[i].name());
+                    self.log_error(&what, &e);
+                }
+            }
+        }
+        while let Some(ev) = self.ep.poll_event() {
+            self.dispatch(ev);
+        }
+    }
+
+    /// Writes one datagram to the device its route names, then gives its buffer back to the
+    /// engine.
+    fn transmit(&mut self, now: StdInstant, d: Vec<u8>) {
+        let i = self.device_for(&d);
+        if let Some(dev) = self.devices.get_mut(i) {
             match dev.send(now, &d) {
                 Ok(()) => {
                     self.stats.datagrams_out += 1;
@@ -299,19 +331,9 @@ impl Inner {
                     self.log_error(&what, &e);
                 }
             }
-            // The device copied the datagram out: its buffer builds the next one.
-            self.ep.recycle(d);
         }
-        for i in 0..self.devices.len() {
-            if let Err(e) = self.devices[i].flush_tx(now) {
-                self.stats.send_errors += 1;
-                let what = format!("sending on {}", self.devices[i].name());
-                self.log_error(&what, &e);
-            }
-        }
-        while let Some(ev) = self.ep.poll_event() {
-            self.dispatch(ev);
-        }
+        // The device copied the datagram out: its buffer builds the next one.
+        self.ep.recycle(d);
     }
 
     fn dispatch(&mut self, ev: Event) {
@@ -372,57 +394,54 @@ impl Inner {
         }
     }
 
-    /// One turn of the loop: device work, arrivals, timers, transmission. True when a device had
-    /// more to read than this turn took.
-    fn turn(&mut self, now: StdInstant) -> bool {
+    /// The start of a turn of the loop: device work that needs the engine's lock.
+    fn begin_turn(&mut self, now: StdInstant) {
         self.sleep = Sleep::Awake;
         self.failing = false;
         self.stats.turns += 1;
-        let pnow = self.proto_time(now);
-        let mut more = false;
         for i in 0..self.devices.len() {
             if let Err(e) = self.devices[i].service(now) {
                 let what = format!("servicing {}", self.devices[i].name());
                 self.log_error(&what, &e);
             }
-            let mut n = 0;
-            loop {
-                if n == RX_BUDGET {
-                    more = true;
-                    break;
-                }
-                match self.devices[i].recv(now, &mut self.rx_buf) {
-                    Ok(Some(len)) => {
-                        n += 1;
-                        let len = len.min(self.rx_buf.len());
-                        self.stats.datagrams_in += 1;
-                        self.stats.bytes_in += len as u64;
-                        if self.ep.handle_packet(pnow, &self.rx_buf[..len]).is_err() {
-                            self.stats.dropped_in += 1;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.stats.recv_errors += 1;
-                        self.failing = true;
-                        let what = format!("receiving on {}", self.devices[i].name());
-                        self.log_error(&what, &e);
-                        break;
-                    }
-                }
-            }
-            // What the datagrams just read call for goes out once they are all processed: a
-            // burst of in-order segments is acknowledged by one ACK (see
-            // `Endpoint::handle_packet`), as Linux acknowledges a GRO batch.
-            if n > 0 {
-                self.flush(now);
+        }
+    }
+
+    /// Hands what one device gave to the engine (the batch was read outside the lock).
+    fn take_batch(&mut self, now: StdInstant, device: usize, batch: &mut RxBatch) {
+        let pnow = self.proto_time(now);
+        for &(start, len) in &batch.marks {
+            self.stats.datagrams_in += 1;
+            self.stats.bytes_in += len as u64;
+            if self
+                .ep
+                .handle_packet(pnow, &batch.buf[start..start + len])
+                .is_err()
+            {
+                self.stats.dropped_in += 1;
             }
         }
+        if let Some(e) = batch.error.take() {
+            self.stats.recv_errors += 1;
+            self.failing = true;
+            let what = format!("receiving on {}", self.devices[device].name());
+            self.log_error(&what, &e);
+        }
+        // What the datagrams just read call for goes out once they are all processed: a burst of
+        // in-order segments is acknowledged by one ACK (see `Endpoint::handle_packet`), as Linux
+        // acknowledges a GRO batch.
+        if !batch.marks.is_empty() || !self.outbox.is_empty() {
+            self.flush(now);
+        }
+    }
+
+    /// The end of a turn: expired timers, then what they and anything else produced goes out.
+    fn end_turn(&mut self, now: StdInstant) {
+        let pnow = self.proto_time(now);
         if self.ep.poll_timeout().is_some_and(|t| t <= pnow) {
             self.ep.handle_timeout(pnow);
         }
         self.flush(now);
-        more
     }
 
     /// Connections still doing something (not counting closed ones a socket still holds).
@@ -504,6 +523,53 @@ pub(crate) fn stopped_error() -> io::Error {
     )
 }
 
+/// Room for the datagrams of one batch, back to back, each at a 64-byte boundary.
+const RX_ARENA: usize = RX_BUDGET * 1536 + MAX_DATAGRAM;
+
+/// The datagrams the loop read from one device in one go, outside the driver's lock.
+struct RxBatch {
+    buf: Vec<u8>,
+    /// Where each datagram starts in `buf`, and its length.
+    marks: Vec<(usize, usize)>,
+    /// The read that ended the batch failed.
+    error: Option<io::Error>,
+}
+
+impl RxBatch {
+    fn new() -> Self {
+        Self {
+            buf: vec![0; RX_ARENA],
+            marks: Vec::with_capacity(RX_BUDGET),
+            error: None,
+        }
+    }
+
+    /// Reads from `dev` until it has nothing more, the budget is spent or the buffer is full.
+    /// True when the device may have more.
+    fn read(&mut self, dev: &mut dyn Device, now: StdInstant) -> bool {
+        self.marks.clear();
+        self.error = None;
+        let mut used = 0;
+        loop {
+            if self.marks.len() == RX_BUDGET || self.buf.len() - used < MAX_DATAGRAM {
+                return true;
+            }
+            match dev.recv(now, &mut self.buf[used..]) {
+                Ok(Some(len)) => {
+                    let len = len.min(self.buf.len() - used);
+                    self.marks.push((used, len));
+                    used += len.next_multiple_of(64);
+                }
+                Ok(None) => return false,
+                Err(e) => {
+                    self.error = Some(e);
+                    return false;
+                }
+            }
+        }
+    }
+}
+
 /// What the driver's loop and every socket share.
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
@@ -543,13 +609,34 @@ impl Shared {
         }
     }
 
+    /// One turn of the loop: device work, arrivals, timers, transmission. Each device is read
+    /// with the lock released, so that sockets can work on the engine meanwhile. Returns the
+    /// lock and whether a device had more to read than this turn took.
+    fn turn(&self, batch: &mut RxBatch) -> (MutexGuard<'_, Inner>, bool) {
+        let mut g = self.lock();
+        g.begin_turn(StdInstant::now());
+        let mut more = false;
+        for i in 0..g.devices.len() {
+            let mut devices = std::mem::take(&mut g.devices);
+            g.loaned = true;
+            drop(g);
+            more |= batch.read(&mut *devices[i], StdInstant::now());
+            g = self.lock();
+            g.devices = devices;
+            g.loaned = false;
+            g.take_batch(StdInstant::now(), i, batch);
+        }
+        g.end_turn(StdInstant::now());
+        (g, more)
+    }
+
     fn run_thread(self: Arc<Self>) {
         let fds = self.lock().poll_fds();
+        let mut batch = RxBatch::new();
         loop {
             let timeout = {
-                let mut g = self.lock();
+                let (mut g, more) = self.turn(&mut batch);
                 let now = StdInstant::now();
-                let more = g.turn(now);
                 if g.should_stop(now) {
                     g.stop();
                     drop(g);
@@ -591,11 +678,11 @@ impl Shared {
                 Err(e) => tracing::error!("synack driver: cannot watch descriptor {fd}: {e}"),
             }
         }
+        let mut batch = RxBatch::new();
         loop {
             let timeout = {
-                let mut g = self.lock();
+                let (mut g, more) = self.turn(&mut batch);
                 let now = StdInstant::now();
-                let more = g.turn(now);
                 if g.should_stop(now) {
                     drop(watched);
                     g.stop();
@@ -902,6 +989,8 @@ impl DriverBuilder {
         let inner = Inner {
             ep,
             devices,
+            loaned: false,
+            outbox: Vec::new(),
             routes: self.routes,
             conns: HashMap::new(),
             listeners: HashMap::new(),
@@ -909,7 +998,6 @@ impl DriverBuilder {
             run: RunState::Running,
             drain_timeout: self.drain_timeout,
             stats: DriverStats::default(),
-            rx_buf: vec![0; MAX_DATAGRAM],
             start: StdInstant::now(),
             notifier: notifier.clone(),
             last_error_log: None,
