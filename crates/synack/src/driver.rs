@@ -10,7 +10,9 @@
 //! Sockets call into the engine directly, under the driver's lock, and send what their call
 //! produced right away; the loop is only woken when such a call brought a timer forward. Every
 //! wait of a socket is on the same lock as the engine, so an event cannot slip between a socket's
-//! check and its sleep.
+//! check and its sleep. The loop reads a device's datagrams with the lock released (a batch of up
+//! to 256), so that sockets can read and write meanwhile; what they send while the loop holds
+//! the devices waits in an outbox and goes out, in order, as soon as the loop hands them back.
 //!
 //! When the last handle (the [`Driver`] and every socket made from it) is dropped, the loop keeps
 //! going until the connections that were closing have finished (or [`DriverBuilder::drain_timeout`]
