@@ -152,6 +152,9 @@ pub(crate) struct Connection {
     /// Dynamic right-sizing (Linux `rcvq_space`): bytes the application read since `drs_time`.
     pub drs_copied: usize,
     pub drs_time: Instant,
+    /// What the application read in the last measured round trip (`rcvq_space.space`); 0 until
+    /// the first measurement, which starts from ten segments or the window, if smaller.
+    pub drs_space: usize,
     pub ooo: Reassembly,
     /// Stream offset of `rcv_nxt` (bytes received in order so far).
     pub rcv_offset: u64,
@@ -274,8 +277,8 @@ pub(crate) struct Connection {
     pub last_data_rcv: Option<Instant>,
     /// The receiver's estimate of the round-trip time, in eighths of a microsecond, 0 until
     /// measured (Linux `rcv_rtt_est.rtt_us`): from the timestamps the peer echoes on full-sized
-    /// data, or without them the time a window of data takes to arrive. It sizes SACK
-    /// compression's delay.
+    /// data, or without them the time a window of data takes to arrive. It paces receive-buffer
+    /// auto-tuning and sizes SACK compression's delay.
     pub rcv_rtt_us8: u32,
     /// The window measurement without timestamps: when it started, and the sequence number that
     /// ends it (`rcv_rtt_est.time`, `rcv_rtt_est.seq`).
@@ -404,6 +407,7 @@ impl Connection {
             rcv_ssthresh: 65535,
             drs_copied: 0,
             drs_time: now,
+            drs_space: 0,
             ooo: Reassembly::new(),
             rcv_offset: 0,
             ooo_fin: None,
@@ -727,17 +731,33 @@ impl Connection {
     }
 
     /// Receive-buffer auto-tuning (Linux `tcp_rcv_space_adjust`, dynamic right-sizing): once per
-    /// round trip, make room for about four times what the application read in it, up to the
-    /// configured maximum, so the advertised window never limits a reader that keeps up.
+    /// round trip as the receiver estimates it (`rcv_rtt_est`; none before it is measured), when
+    /// the application read more than in the round trip before, the buffer is made room for
+    /// twice that plus 16 segments, and more again in proportion to the growth (a sender in slow
+    /// start doubles its rate each round trip, and the window offered now is for the next one),
+    /// up to the configured maximum.
     pub fn tune_recv_buffer(&mut self, max: usize, now: Instant, read: usize) {
         self.drs_copied += read;
-        let rtt = self.rtt.srtt().unwrap_or(self.rtt.base_rto());
-        if now.saturating_duration_since(self.drs_time) < rtt {
+        let rtt_us = u64::from(self.rcv_rtt_us8 / 8);
+        let elapsed = now.saturating_duration_since(self.drs_time).as_micros();
+        if rtt_us == 0 || elapsed < u128::from(rtt_us) {
             return;
         }
-        let want = self.drs_copied.saturating_mul(4);
-        if want > self.recv_cap {
-            self.recv_cap = want.min(max);
+        let mss = usize::from(self.our_mss).max(1);
+        if self.drs_space == 0 {
+            // tcp_init_buffer_space: ten segments, or less if the window is smaller.
+            self.drs_space = (10 * mss).min(self.rcv_ssthresh as usize).max(1);
+        }
+        let copied = self.drs_copied;
+        if copied > self.drs_space {
+            let mut rcvwin = 2 * copied + 16 * mss;
+            let grow = rcvwin * (copied - self.drs_space) / self.drs_space;
+            rcvwin = rcvwin.saturating_add(2 * grow);
+            let want = rcvwin.min(max);
+            if want > self.recv_cap {
+                self.recv_cap = want;
+            }
+            self.drs_space = copied;
         }
         self.drs_copied = 0;
         self.drs_time = now;
