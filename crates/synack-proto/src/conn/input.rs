@@ -894,7 +894,7 @@ impl Connection {
     /// or one below the estimate, replaces it; a larger one is averaged in (7/8 old) only when it
     /// came from a timestamp (`window` false), since the window measurement overestimates
     /// whenever the sender was not sending.
-    fn rcv_rtt_update(&mut self, sample_us: u32, window: bool) {
+    pub(crate) fn rcv_rtt_update(&mut self, sample_us: u32, window: bool) {
         let m = sample_us.saturating_mul(8);
         let old = self.rcv_rtt_us8;
         if old == 0 || m < old {

@@ -846,3 +846,61 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let tuple = FourTuple {
+            local: "10.0.0.2:80".parse().unwrap(),
+            remote: "10.0.0.1:4000".parse().unwrap(),
+        };
+        Connection::new(&Config::default(), tuple, 1, 0, Instant::ZERO)
+    }
+
+    #[test]
+    fn receive_buffer_tuning_follows_tcp_rcv_space_adjust() {
+        let mut c = conn();
+        c.our_mss = 1000;
+        c.rcv_ssthresh = 64 * 1024;
+        let start = c.recv_cap;
+        let max = 6 << 20;
+        // No receiver RTT estimate yet: nothing is measured.
+        c.tune_recv_buffer(max, Instant::from_millis(50), 100_000);
+        assert_eq!(c.recv_cap, start);
+        // With a 10 ms estimate, reads are summed until 10 ms have passed since the measurement
+        // began (at 0).
+        c.rcv_rtt_us8 = 10_000 * 8;
+        c.drs_copied = 0;
+        c.tune_recv_buffer(max, Instant::from_millis(5), 20_000);
+        assert_eq!(c.recv_cap, start);
+        // 50,000 bytes in the round trip, against the initial ten segments (10,000): twice that
+        // plus 16 segments (116,000), plus twice the growth in proportion: 116,000 * 40,000 /
+        // 10,000 * 2 = 928,000, so 1,044,000 in all.
+        c.tune_recv_buffer(max, Instant::from_millis(10), 30_000);
+        assert_eq!(c.recv_cap, 1_044_000);
+        assert_eq!(c.drs_space, 50_000);
+        // A round trip that reads no more than the one before changes nothing.
+        c.tune_recv_buffer(max, Instant::from_millis(21), 50_000);
+        assert_eq!(c.recv_cap, 1_044_000);
+        // One that reads more grows it, up to the maximum.
+        c.tune_recv_buffer(max, Instant::from_millis(32), 2_000_000);
+        assert_eq!(c.recv_cap, max);
+    }
+
+    #[test]
+    fn receiver_rtt_takes_the_smaller_window_sample_and_averages_timestamp_ones() {
+        let mut c = conn();
+        c.rcv_rtt_update(2_000, true);
+        assert_eq!(c.rcv_rtt_us8, 16_000);
+        // A larger window sample is ignored, a smaller one taken.
+        c.rcv_rtt_update(3_000, true);
+        assert_eq!(c.rcv_rtt_us8, 16_000);
+        c.rcv_rtt_update(1_000, true);
+        assert_eq!(c.rcv_rtt_us8, 8_000);
+        // A larger timestamp sample is averaged in with weight 1/8.
+        c.rcv_rtt_update(9_000, false);
+        assert_eq!(c.rcv_rtt_us8, 8_000 - 1_000 + 9_000);
+    }
+}
