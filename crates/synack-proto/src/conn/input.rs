@@ -900,7 +900,7 @@ impl Connection {
         if old == 0 || m < old {
             self.rcv_rtt_us8 = m;
         } else if !window {
-            self.rcv_rtt_us8 = old - (old >> 3) + sample_us;
+            self.rcv_rtt_us8 = (old - (old >> 3)).saturating_add(sample_us);
         }
     }
 

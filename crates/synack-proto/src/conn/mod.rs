@@ -750,9 +750,9 @@ impl Connection {
         }
         let copied = self.drs_copied;
         if copied > self.drs_space {
-            let mut rcvwin = 2 * copied + 16 * mss;
-            let grow = rcvwin * (copied - self.drs_space) / self.drs_space;
-            rcvwin = rcvwin.saturating_add(2 * grow);
+            let mut rcvwin = copied.saturating_mul(2).saturating_add(16 * mss);
+            let grow = rcvwin.saturating_mul(copied - self.drs_space) / self.drs_space;
+            rcvwin = rcvwin.saturating_add(grow.saturating_mul(2));
             let want = rcvwin.min(max);
             if want > self.recv_cap {
                 self.recv_cap = want;
@@ -887,6 +887,9 @@ mod tests {
         // One that reads more grows it, up to the maximum.
         c.tune_recv_buffer(max, Instant::from_millis(32), 2_000_000);
         assert_eq!(c.recv_cap, max);
+        // However much is read in a round trip, the arithmetic saturates.
+        c.tune_recv_buffer(usize::MAX, Instant::from_millis(43), usize::MAX / 2);
+        assert_eq!(c.recv_cap, usize::MAX);
     }
 
     #[test]
@@ -902,5 +905,10 @@ mod tests {
         // A larger timestamp sample is averaged in with weight 1/8.
         c.rcv_rtt_update(9_000, false);
         assert_eq!(c.rcv_rtt_us8, 8_000 - 1_000 + 9_000);
+        // Absurd samples (a peer's timestamps, hours between arrivals) saturate, never wrap.
+        c.rcv_rtt_update(u32::MAX, true);
+        c.rcv_rtt_update(u32::MAX, false);
+        c.rcv_rtt_update(u32::MAX, false);
+        assert_eq!(c.rcv_rtt_us8, u32::MAX);
     }
 }
