@@ -11,18 +11,26 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 /// The out-of-order queue of one connection.
+///
+/// The data is kept as it arrived, in pieces that never overlap (a segment that repeats held
+/// bytes adds only the bytes that were missing), and is never copied again once held: Linux's
+/// out-of-order queue holds the segments themselves in the same way. Beside the pieces, the
+/// contiguous runs they form are kept as bounds only, for the SACK blocks.
 #[derive(Debug, Default)]
 pub struct Reassembly {
-    ranges: BTreeMap<u64, Held>,
-    /// Counts inserts, to stamp [`Held::touched`].
+    /// The held bytes, keyed by stream offset.
+    pieces: BTreeMap<u64, Vec<u8>>,
+    /// The runs the pieces form, keyed by start: adjacent pieces belong to one run.
+    runs: BTreeMap<u64, Run>,
+    /// Counts inserts, to stamp [`Run::touched`].
     clock: u64,
     bytes: usize,
 }
 
-/// One held range.
-#[derive(Debug)]
-struct Held {
-    data: Vec<u8>,
+/// One contiguous run of held data.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    end: u64,
     /// When data last arrived in it (the insert count): SACK blocks go out most recent first
     /// (RFC 2018 §4).
     touched: u64,
@@ -48,123 +56,116 @@ impl Reassembly {
 
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.ranges.is_empty()
+        self.pieces.is_empty()
     }
 
     /// Number of separate ranges held.
     pub fn range_count(&self) -> usize {
-        self.ranges.len()
+        self.runs.len()
     }
 
-    /// Adds `data` at stream offset `offset`, keeping only bytes not already held.
+    /// The runs that overlap `[start, end)`, or border it as well when `bordering`, in order.
+    fn runs_near(&self, start: u64, end: u64, bordering: bool) -> Vec<(u64, Run)> {
+        let mut found = Vec::new();
+        if let Some((&k, &r)) = self.runs.range(..=start).next_back() {
+            if r.end > start || (bordering && r.end == start) {
+                found.push((k, r));
+            }
+        }
+        let after = if bordering {
+            self.runs.range(start + 1..=end)
+        } else {
+            self.runs.range(start + 1..end)
+        };
+        found.extend(after.map(|(&k, &r)| (k, r)));
+        found
+    }
+
+    /// Adds `data` at stream offset `offset`, keeping only bytes not already held (held bytes
+    /// win: they are identical from a correct peer, and keeping the first copy is what RFC 9293
+    /// suggests). The run it lands in becomes the most recently touched, new bytes or not.
     pub fn insert(&mut self, offset: u64, data: &[u8]) -> Inserted {
         if data.is_empty() {
             return Inserted { new_bytes: 0 };
         }
-        let mut start = offset;
         let end = offset + data.len() as u64;
-        // Collect every range that overlaps or touches [start, end) and merge them into one.
-        let mut merged_start = start;
-        let mut merged_end = end;
-        let first = self
-            .ranges
-            .range(..=start)
-            .next_back()
-            .filter(|(k, v)| **k + v.data.len() as u64 >= start)
-            .map(|(k, _)| *k);
-        let mut keys: Vec<u64> = Vec::new();
-        if let Some(k) = first {
-            keys.push(k);
-        }
-        keys.extend(
-            self.ranges
-                .range(start..=end)
-                .map(|(k, _)| *k)
-                .filter(|k| Some(*k) != first),
-        );
-        let before = self.bytes;
-        let mut buf: Vec<u8> = Vec::new();
-        if keys.is_empty() {
-            buf.extend_from_slice(data);
-        } else {
-            for k in &keys {
-                if let Some(v) = self.ranges.get(k) {
-                    merged_start = merged_start.min(*k);
-                    merged_end = merged_end.max(*k + v.data.len() as u64);
-                }
+        // The parts not held yet become pieces of their own.
+        let mut new_bytes = 0;
+        let mut at = offset;
+        let covered = self.runs_near(offset, end, false);
+        let gaps = covered
+            .iter()
+            .map(|(s, r)| (*s, r.end))
+            .chain(core::iter::once((end, end)));
+        for (s, e) in gaps {
+            if s > at {
+                let piece = data[(at - offset) as usize..(s.min(end) - offset) as usize].to_vec();
+                new_bytes += piece.len();
+                self.pieces.insert(at, piece);
             }
-            buf.resize((merged_end - merged_start) as usize, 0);
-            // New data first, then the held ranges over it (held bytes win; they are identical in a
-            // correct peer and keeping the first copy is what RFC 9293 suggests).
-            let at = (offset - merged_start) as usize;
-            buf[at..at + data.len()].copy_from_slice(data);
-            for k in &keys {
-                if let Some(v) = self.ranges.remove(k) {
-                    self.bytes -= v.data.len();
-                    let at = (*k - merged_start) as usize;
-                    buf[at..at + v.data.len()].copy_from_slice(&v.data);
-                }
+            at = at.max(e);
+            if at >= end {
+                break;
             }
-            start = merged_start;
         }
-        self.bytes += buf.len();
+        // The runs it overlaps or borders merge into one.
+        let (mut start, mut stop) = (offset, end);
+        for (k, r) in self.runs_near(offset, end, true) {
+            self.runs.remove(&k);
+            start = start.min(k);
+            stop = stop.max(r.end);
+        }
         self.clock += 1;
-        self.ranges.insert(
+        self.runs.insert(
             start,
-            Held {
-                data: buf,
+            Run {
+                end: stop,
                 touched: self.clock,
             },
         );
-        Inserted {
-            new_bytes: self.bytes.saturating_sub(before),
-        }
+        self.bytes += new_bytes;
+        Inserted { new_bytes }
     }
 
     /// The first part of `[offset, offset + len)` that is held already, if any: the duplicate a
     /// D-SACK block reports (RFC 2883 §4; Linux reports the first overlap it meets,
     /// `tcp_data_queue_ofo`).
     pub fn first_overlap(&self, offset: u64, len: u64) -> Option<(u64, u64)> {
-        let end = offset + len;
         if len == 0 {
             return None;
         }
-        if let Some((k, v)) = self.ranges.range(..=offset).next_back() {
-            let held_end = *k + v.data.len() as u64;
-            if held_end > offset {
-                return Some((offset, held_end.min(end)));
-            }
-        }
-        self.ranges
-            .range(offset..end)
-            .next()
-            .map(|(k, v)| (*k, (*k + v.data.len() as u64).min(end)))
+        let end = offset + len;
+        self.runs_near(offset, end, false)
+            .first()
+            .map(|(k, r)| ((*k).max(offset), r.end.min(end)))
     }
 
     /// True when `[offset, offset + len)` overlaps or borders a held range, so that inserting it
     /// would grow that range rather than start a new one.
     pub fn touches(&self, offset: u64, len: u64) -> bool {
-        let end = offset + len;
-        if let Some((k, v)) = self.ranges.range(..=offset).next_back() {
-            if *k + v.data.len() as u64 >= offset {
-                return true;
-            }
-        }
-        self.ranges.range(offset..=end).next().is_some()
+        !self.runs_near(offset, offset + len, true).is_empty()
     }
 
-    /// Removes and returns the data that starts at or before `next` (the reader's position), from
-    /// `next` on. Ranges wholly below `next` are discarded.
+    /// Removes and returns the first held piece if it starts at or before `next` (the reader's
+    /// position), from `next` on; pieces wholly below `next` are discarded. Called until it
+    /// returns `None`, it hands over, piece by piece, the run that joins `next`.
     pub fn pop_at(&mut self, next: u64) -> Option<Vec<u8>> {
         loop {
-            let (&k, v) = self.ranges.iter().next()?;
+            let (&k, _) = self.pieces.first_key_value()?;
             if k > next {
                 return None;
             }
-            let len = v.data.len() as u64;
-            let data = self.ranges.remove(&k)?.data;
+            let data = self.pieces.remove(&k)?;
             self.bytes -= data.len();
-            if k + len <= next {
+            let piece_end = k + data.len() as u64;
+            // The first run starts with this piece: it now starts after it, or is gone.
+            if let Some((&s, &r)) = self.runs.first_key_value() {
+                self.runs.remove(&s);
+                if r.end > piece_end {
+                    self.runs.insert(piece_end, r);
+                }
+            }
+            if piece_end <= next {
                 continue;
             }
             let skip = (next - k) as usize;
@@ -178,9 +179,7 @@ impl Reassembly {
 
     /// Held ranges `[start, end)` in ascending order.
     pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.ranges
-            .iter()
-            .map(|(k, v)| (*k, *k + v.data.len() as u64))
+        self.runs.iter().map(|(k, r)| (*k, r.end))
     }
 
     /// Up to `max` ranges for SACK blocks, most recently touched first: the one holding the
@@ -189,9 +188,9 @@ impl Reassembly {
     /// grows).
     pub fn sack_ranges(&self, max: usize) -> Vec<(u64, u64)> {
         let mut all: Vec<(u64, (u64, u64))> = self
-            .ranges
+            .runs
             .iter()
-            .map(|(k, v)| (v.touched, (*k, *k + v.data.len() as u64)))
+            .map(|(k, r)| (r.touched, (*k, r.end)))
             .collect();
         all.sort_unstable_by_key(|(stamp, _)| core::cmp::Reverse(*stamp));
         all.into_iter().take(max).map(|(_, r)| r).collect()
@@ -199,7 +198,8 @@ impl Reassembly {
 
     /// Drops everything.
     pub fn clear(&mut self) {
-        self.ranges.clear();
+        self.pieces.clear();
+        self.runs.clear();
         self.bytes = 0;
     }
 }
@@ -208,6 +208,16 @@ impl Reassembly {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Everything `pop_at` hands over from `next` on, joined.
+    fn pop_run(r: &mut Reassembly, mut next: u64) -> Option<Vec<u8>> {
+        let mut got: Option<Vec<u8>> = None;
+        while let Some(piece) = r.pop_at(next) {
+            next += piece.len() as u64;
+            got.get_or_insert_with(Vec::new).extend_from_slice(&piece);
+        }
+        got
+    }
 
     #[test]
     fn holes_fill_in_order() {
@@ -218,9 +228,10 @@ mod tests {
         assert_eq!(r.pop_at(0), None);
         assert_eq!(r.insert(5, b"fghijklmno").new_bytes, 7);
         assert_eq!(r.range_count(), 2);
-        assert_eq!(r.pop_at(5).as_deref(), Some(&b"fghijklmno"[..]));
+        assert_eq!(pop_run(&mut r, 5).as_deref(), Some(&b"fghijklmno"[..]));
+        assert_eq!(r.range_count(), 1);
         assert_eq!(r.insert(15, b"pqrst").new_bytes, 5);
-        assert_eq!(r.pop_at(15).as_deref(), Some(&b"pqrstuv"[..]));
+        assert_eq!(pop_run(&mut r, 15).as_deref(), Some(&b"pqrstuv"[..]));
         assert!(r.is_empty());
         assert_eq!(r.bytes(), 0);
     }
@@ -270,7 +281,7 @@ mod tests {
         assert_eq!(r.sack_ranges(4), alloc::vec![(80, 81), (20, 41), (60, 61)]);
         assert_eq!(r.sack_ranges(2), alloc::vec![(80, 81), (20, 41)]);
         // Popping a range leaves the others' order alone.
-        assert!(r.pop_at(20).is_some());
+        assert!(pop_run(&mut r, 20).is_some());
         assert_eq!(r.sack_ranges(4), alloc::vec![(80, 81), (60, 61)]);
     }
 
@@ -297,8 +308,23 @@ mod tests {
                 r.insert(s as u64, &data[s..e]);
                 for h in &mut have[s..e] { *h = true; }
             }
+            // The runs are exactly the held bytes, and the count matches.
+            let mut model = Vec::new();
+            let mut i = 0;
+            while i < len {
+                if have[i] {
+                    let j = (i..len).find(|&j| !have[j]).unwrap_or(len);
+                    model.push((i as u64, j as u64));
+                    i = j;
+                } else {
+                    i += 1;
+                }
+            }
+            prop_assert_eq!(r.ranges().collect::<Vec<_>>(), model);
+            prop_assert_eq!(r.bytes(), have.iter().filter(|h| **h).count());
             r.insert(0, &data);
-            let got = r.pop_at(0).unwrap();
+            prop_assert_eq!(r.range_count(), 1);
+            let got = pop_run(&mut r, 0).unwrap();
             prop_assert_eq!(got, data);
             prop_assert!(r.is_empty());
             prop_assert_eq!(r.bytes(), 0);
