@@ -58,6 +58,11 @@ pub struct Counters {
     pub fin_wait2_timeouts: u64,
     /// Out-of-order segments queued (`TCPOFOQueue`).
     pub ofo_queue: u64,
+    /// Out-of-order segments dropped because the queue's budget was spent (`TCPOFODrop`).
+    pub ofo_drop: u64,
+    /// Times held out-of-order data was dropped to make room for data nearer the hole
+    /// (`OfoPruned`).
+    pub ofo_pruned: u64,
     /// ACKs for out-of-order data that SACK compression folded into a later one
     /// (`TCPAckCompressed`).
     pub ack_compressed: u64,

@@ -10,6 +10,11 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+/// What one held piece is charged beyond its bytes (allocation and tree node): a flood of tiny
+/// segments fills the queue's budget long before it fills the window, as Linux's truesize
+/// accounting makes it.
+pub const PIECE_OVERHEAD: usize = 256;
+
 /// The out-of-order queue of one connection.
 ///
 /// The data is kept as it arrived, in pieces that never overlap (a segment that repeats held
@@ -62,6 +67,40 @@ impl Reassembly {
     /// Number of separate ranges held.
     pub fn range_count(&self) -> usize {
         self.runs.len()
+    }
+
+    /// What the queue is charged: its bytes plus [`PIECE_OVERHEAD`] per piece.
+    pub fn cost(&self) -> usize {
+        self.bytes + self.pieces.len() * PIECE_OVERHEAD
+    }
+
+    /// Drops the highest pieces that lie wholly at or above `floor` until the cost is at most
+    /// `budget` (Linux `tcp_prune_ofo_queue`: the data that arrived furthest ahead goes first).
+    /// Returns the bytes dropped.
+    pub fn prune_from_top(&mut self, floor: u64, budget: usize) -> usize {
+        let mut dropped = 0;
+        while self.cost() > budget {
+            let Some((&k, piece)) = self.pieces.last_key_value() else {
+                break;
+            };
+            if k < floor {
+                break;
+            }
+            let len = piece.len();
+            self.pieces.remove(&k);
+            self.bytes -= len;
+            dropped += len;
+            // The last run ends with this piece: it now ends where the piece began, or is gone.
+            if let Some((&s, r)) = self.runs.last_key_value() {
+                if s >= k {
+                    self.runs.remove(&s);
+                } else {
+                    let touched = r.touched;
+                    self.runs.insert(s, Run { end: k, touched });
+                }
+            }
+        }
+        dropped
     }
 
     /// The runs that overlap `[start, end)`, or border it as well when `bordering`, in order.
@@ -250,6 +289,30 @@ mod tests {
         assert_eq!(r.first_overlap(201, 2), Some((201, 203)));
         assert_eq!(r.first_overlap(50, 500), Some((100, 104)));
         assert_eq!(r.first_overlap(100, 0), None);
+    }
+
+    #[test]
+    fn pruning_drops_the_highest_pieces_above_the_floor() {
+        let mut r = Reassembly::new();
+        r.insert(100, &[1; 10]);
+        r.insert(110, &[2; 10]);
+        r.insert(200, &[3; 10]);
+        r.insert(300, &[4; 10]);
+        assert_eq!(r.cost(), 40 + 4 * PIECE_OVERHEAD);
+        // Down to three pieces: the one at 300 goes.
+        assert_eq!(r.prune_from_top(0, 30 + 3 * PIECE_OVERHEAD), 10);
+        assert_eq!(
+            r.ranges().collect::<Vec<_>>(),
+            alloc::vec![(100, 120), (200, 210)]
+        );
+        // Nothing below the floor is touched, whatever the budget.
+        assert_eq!(r.prune_from_top(150, 0), 10);
+        assert_eq!(r.ranges().collect::<Vec<_>>(), alloc::vec![(100, 120)]);
+        // The top piece of a run goes and the run ends where it began.
+        assert_eq!(r.prune_from_top(0, 10 + PIECE_OVERHEAD), 10);
+        assert_eq!(r.ranges().collect::<Vec<_>>(), alloc::vec![(100, 110)]);
+        assert_eq!(r.bytes(), 10);
+        assert_eq!(r.sack_ranges(4), alloc::vec![(100, 110)]);
     }
 
     #[test]

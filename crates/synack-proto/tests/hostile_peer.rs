@@ -290,3 +290,56 @@ fn hostile_in_window_segments_with_newreno_and_nothing_negotiated() {
     };
     storm(config, 0x4057_11e8, 40_000);
 }
+
+/// A peer that sends one byte at every other position of the window, ahead of a hole, would
+/// make the receiver hold tens of thousands of tiny pieces. Each piece is charged its overhead
+/// against twice the buffer (as Linux charges truesize): the queue stops growing long before the
+/// window is full, the excess is dropped and counted, and the connection still takes the data
+/// that fills the hole.
+#[test]
+fn a_flood_of_tiny_out_of_order_segments_is_bounded() {
+    let config = Config {
+        timestamps: false,
+        ..Config::default()
+    };
+    let budget = 2 * config.recv_buffer;
+    let mut ep = Endpoint::new(config, 7);
+    ep.add_address(ip(LOCAL));
+    let now = Instant::from_millis(1);
+    let mut rng = Rng::new(7);
+    let peer = open(&mut ep, now, &mut rng);
+    let info = ep.info(peer.handle).unwrap();
+    let (rcv, una) = (info.rcv_nxt, info.snd_una);
+    let segment = |seq: u32, payload: &[u8]| {
+        build(&TcpRepr {
+            src_port: 80,
+            dst_port: peer.local_port,
+            seq,
+            ack: una,
+            flags: TcpFlags::ACK,
+            window: 65535,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload,
+        })
+    };
+    let window = info.rcv_wnd;
+    let mut sent = 0u32;
+    for off in (2..window).step_by(2) {
+        let _ = ep.handle_packet(now, &segment(rcv.wrapping_add(off), b"x"));
+        drain(&mut ep);
+        sent += 1;
+    }
+    let held = ep.info(peer.handle).unwrap().out_of_order;
+    let c = ep.counters();
+    assert!(sent > 10_000, "{sent} segments");
+    assert!(held <= budget / 256, "{held} bytes held");
+    assert!(held > 100, "{held} bytes held");
+    assert!(c.ofo_drop > 0, "{c:?}");
+    // The hole fills: the byte before the first held one is taken, and the two come in order.
+    ep.handle_packet(now, &segment(rcv, b"ab")).unwrap();
+    drain(&mut ep);
+    let mut buf = [0u8; 8];
+    let n = ep.recv(now, peer.handle, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"abx");
+}

@@ -790,6 +790,24 @@ impl Connection {
                         ctx.counters.duplicate_data += 1;
                     }
                 }
+                // The queue's budget: twice the buffer, each piece charged its overhead too
+                // (Linux charges truesize against twice the window). Data held further ahead goes
+                // first; if that is not enough, this segment is dropped (tcp_data_queue_ofo's
+                // tcp_try_rmem_schedule, tcp_prune_ofo_queue).
+                let budget = 2 * self.recv_cap.max(usize::from(self.our_mss));
+                let cost = data_len as usize + crate::reassembly::PIECE_OVERHEAD;
+                if self.ooo.cost() + cost > budget {
+                    let room = budget.saturating_sub(cost);
+                    if self.ooo.prune_from_top(offset + data_len, room) > 0 {
+                        ctx.counters.ofo_pruned += 1;
+                    }
+                    if self.ooo.cost() + cost > budget {
+                        ctx.counters.ofo_drop += 1;
+                        ctx.counters.dropped_segs += 1;
+                        self.ack_now = true;
+                        return;
+                    }
+                }
                 // A fifth block would push the oldest out of the SACK blocks Linux keeps: an
                 // ACK held back goes first, with the blocks as they were
                 // (tcp_sack_compress_send_ack).
