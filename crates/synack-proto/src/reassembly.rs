@@ -4,8 +4,9 @@
 //! Data is keyed by its 64-bit stream offset (bytes since the peer's ISN + 1), so wrap-around of
 //! 32-bit sequence numbers does not matter here. Any number of holes is allowed; the caller bounds
 //! memory by only inserting data that starts inside the receive window and ends inside it, or,
-//! while nothing waits to be read, within one segment beyond it. Stored ranges never overlap
-//! and adjacent ranges are merged.
+//! while nothing waits to be read, within one segment beyond it, and by keeping the queue's
+//! [`Reassembly::cost`] (bytes plus a per-piece overhead) within its budget with
+//! [`Reassembly::prune_from_top`]. Stored pieces never overlap; adjacent pieces form one range.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -103,23 +104,6 @@ impl Reassembly {
         dropped
     }
 
-    /// The runs that overlap `[start, end)`, or border it as well when `bordering`, in order.
-    fn runs_near(&self, start: u64, end: u64, bordering: bool) -> Vec<(u64, Run)> {
-        let mut found = Vec::new();
-        if let Some((&k, &r)) = self.runs.range(..=start).next_back() {
-            if r.end > start || (bordering && r.end == start) {
-                found.push((k, r));
-            }
-        }
-        let after = if bordering {
-            self.runs.range(start + 1..=end)
-        } else {
-            self.runs.range(start + 1..end)
-        };
-        found.extend(after.map(|(&k, &r)| (k, r)));
-        found
-    }
-
     /// Adds `data` at stream offset `offset`, keeping only bytes not already held (held bytes
     /// win: they are identical from a correct peer, and keeping the first copy is what RFC 9293
     /// suggests). The run it lands in becomes the most recently touched, new bytes or not.
@@ -131,12 +115,8 @@ impl Reassembly {
         // The parts not held yet become pieces of their own.
         let mut new_bytes = 0;
         let mut at = offset;
-        let covered = self.runs_near(offset, end, false);
-        let gaps = covered
-            .iter()
-            .map(|(s, r)| (*s, r.end))
-            .chain(core::iter::once((end, end)));
-        for (s, e) in gaps {
+        let covered = runs_near(&self.runs, offset, end, false).map(|(s, r)| (s, r.end));
+        for (s, e) in covered.chain(core::iter::once((end, end))) {
             if s > at {
                 let piece = data[(at - offset) as usize..(s.min(end) - offset) as usize].to_vec();
                 new_bytes += piece.len();
@@ -149,7 +129,10 @@ impl Reassembly {
         }
         // The runs it overlaps or borders merge into one.
         let (mut start, mut stop) = (offset, end);
-        for (k, r) in self.runs_near(offset, end, true) {
+        loop {
+            let Some((k, r)) = runs_near(&self.runs, offset, end, true).next() else {
+                break;
+            };
             self.runs.remove(&k);
             start = start.min(k);
             stop = stop.max(r.end);
@@ -174,15 +157,17 @@ impl Reassembly {
             return None;
         }
         let end = offset + len;
-        self.runs_near(offset, end, false)
-            .first()
-            .map(|(k, r)| ((*k).max(offset), r.end.min(end)))
+        runs_near(&self.runs, offset, end, false)
+            .next()
+            .map(|(k, r)| (k.max(offset), r.end.min(end)))
     }
 
     /// True when `[offset, offset + len)` overlaps or borders a held range, so that inserting it
     /// would grow that range rather than start a new one.
     pub fn touches(&self, offset: u64, len: u64) -> bool {
-        !self.runs_near(offset, offset + len, true).is_empty()
+        runs_near(&self.runs, offset, offset + len, true)
+            .next()
+            .is_some()
     }
 
     /// Removes and returns the first held piece if it starts at or before `next` (the reader's
@@ -241,6 +226,25 @@ impl Reassembly {
         self.runs.clear();
         self.bytes = 0;
     }
+}
+
+/// The runs that overlap `[start, end)`, or border it as well when `bordering`, in order.
+fn runs_near(
+    runs: &BTreeMap<u64, Run>,
+    start: u64,
+    end: u64,
+    bordering: bool,
+) -> impl Iterator<Item = (u64, Run)> + '_ {
+    let first = runs
+        .range(..=start)
+        .next_back()
+        .filter(|(_, r)| r.end > start || (bordering && r.end == start));
+    let after = if bordering {
+        runs.range(start + 1..=end)
+    } else {
+        runs.range(start + 1..end)
+    };
+    first.into_iter().chain(after).map(|(&k, &r)| (k, r))
 }
 
 #[cfg(test)]

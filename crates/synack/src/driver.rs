@@ -611,24 +611,24 @@ impl Shared {
         }
     }
 
-    /// One turn of the loop: device work, arrivals, timers, transmission. Each device is read
-    /// with the lock released, so that sockets can work on the engine meanwhile. Returns the
-    /// lock and whether a device had more to read than this turn took.
-    fn turn(&self, batch: &mut RxBatch) -> (MutexGuard<'_, Inner>, bool) {
+    /// One turn of the loop at `now`: device work, arrivals, timers, transmission. Each device
+    /// is read with the lock released, so that sockets can work on the engine meanwhile.
+    /// Returns the lock and whether a device had more to read than this turn took.
+    fn turn(&self, now: StdInstant, batch: &mut RxBatch) -> (MutexGuard<'_, Inner>, bool) {
         let mut g = self.lock();
-        g.begin_turn(StdInstant::now());
+        g.begin_turn(now);
         let mut more = false;
         for i in 0..g.devices.len() {
             let mut devices = std::mem::take(&mut g.devices);
             g.loaned = true;
             drop(g);
-            more |= batch.read(&mut *devices[i], StdInstant::now());
+            more |= batch.read(&mut *devices[i], now);
             g = self.lock();
             g.devices = devices;
             g.loaned = false;
-            g.take_batch(StdInstant::now(), i, batch);
+            g.take_batch(now, i, batch);
         }
-        g.end_turn(StdInstant::now());
+        g.end_turn(now);
         (g, more)
     }
 
@@ -637,8 +637,8 @@ impl Shared {
         let mut batch = RxBatch::new();
         loop {
             let timeout = {
-                let (mut g, more) = self.turn(&mut batch);
                 let now = StdInstant::now();
+                let (mut g, more) = self.turn(now, &mut batch);
                 if g.should_stop(now) {
                     g.stop();
                     drop(g);
@@ -683,8 +683,8 @@ impl Shared {
         let mut batch = RxBatch::new();
         loop {
             let timeout = {
-                let (mut g, more) = self.turn(&mut batch);
                 let now = StdInstant::now();
+                let (mut g, more) = self.turn(now, &mut batch);
                 if g.should_stop(now) {
                     drop(watched);
                     g.stop();

@@ -753,10 +753,7 @@ impl Connection {
             let mut rcvwin = copied.saturating_mul(2).saturating_add(16 * mss);
             let grow = rcvwin.saturating_mul(copied - self.drs_space) / self.drs_space;
             rcvwin = rcvwin.saturating_add(grow.saturating_mul(2));
-            let want = rcvwin.min(max);
-            if want > self.recv_cap {
-                self.recv_cap = want;
-            }
+            self.recv_cap = self.recv_cap.max(rcvwin.min(max));
             self.drs_space = copied;
         }
         self.drs_copied = 0;
